@@ -1,0 +1,34 @@
+/**
+ * The registry of stable error codes. A code never changes meaning once released;
+ * docs/errors.md documents every one of them (a test enforces it).
+ * `exit` is the process exit status the CLI uses when the error ends a command.
+ */
+export const errorCodes = {
+  INVALID_ARGUMENT: { exit: 2, summary: 'A command-line option or API argument is malformed or out of range.' },
+  ABORTED: { exit: 130, summary: 'The operation was cancelled through its AbortSignal (Ctrl-C, job cancel).' },
+  INTERNAL: { exit: 1, summary: 'An unexpected internal failure; the message and cause say what.' },
+
+  STORAGE_NOT_FOUND: { exit: 1, summary: 'A storage object does not exist.' },
+  STORAGE_EXISTS: { exit: 1, summary: 'A storage object already exists and objects are never overwritten.' },
+  STORAGE_IO: { exit: 1, summary: 'The storage backend failed to read, write, list or delete an object.' },
+  STORAGE_NO_SPACE: { exit: 1, summary: 'The storage backend is out of space; nothing partial was left visible.' },
+  STORAGE_READ_ONLY: { exit: 1, summary: 'The storage backend refuses writes (read-only file system or permissions).' },
+
+  VAULT_NOT_FOUND: { exit: 1, summary: 'The directory is not a Boveda vault (no config object).' },
+  VAULT_EXISTS: { exit: 1, summary: 'A vault (or other files) already exist where a new vault was to be created.' },
+  VAULT_UNSUPPORTED_VERSION: { exit: 1, summary: 'The vault was written by a newer format version than this Boveda understands.' },
+  VAULT_CONFIG_INVALID: { exit: 1, summary: 'The vault config object is corrupt or was tampered with.' },
+  VAULT_WRONG_KEY: { exit: 5, summary: 'No key slot of the vault opens with the given passphrase or key file.' },
+  VAULT_NO_KEY: { exit: 5, summary: 'No passphrase or key file was given to open the vault.' },
+  VAULT_KEY_SLOT_NOT_FOUND: { exit: 1, summary: 'The named key slot does not exist.' },
+  VAULT_LAST_KEY_SLOT: { exit: 1, summary: 'Removing the key slot would leave the vault with no way to open it.' },
+  VAULT_LOCKED: { exit: 4, summary: 'Another live process holds a conflicting lock on the vault.' },
+  VAULT_OBJECT_CORRUPT: { exit: 3, summary: 'A vault object (pack, index, manifest, map page or block) failed authentication or decoding.' },
+  VAULT_OBJECT_MISSING: { exit: 3, summary: 'A vault object referenced by another one does not exist.' },
+  VAULT_DAMAGED: { exit: 3, summary: 'Verification found damage; the report names the objects and the affected recovery points.' },
+  POINT_NOT_FOUND: { exit: 1, summary: 'No recovery point with that id (or id prefix) exists in the vault.' },
+  POINT_AMBIGUOUS: { exit: 2, summary: 'A recovery point id prefix matches more than one point.' },
+  DISK_NOT_FOUND: { exit: 1, summary: 'The recovery point has no disk of that name.' },
+} as const satisfies Record<string, { exit: number; summary: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;

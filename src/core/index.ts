@@ -1,0 +1,8 @@
+/**
+ * core: pure domain types and rules. No I/O, no Node built-ins beyond plain data.
+ *
+ * Concepts: BovedaError (stable code + cause + named object), the error-code registry.
+ * Invariants: error codes never change meaning; every code is documented in docs/errors.md.
+ */
+export * from './errors.js';
+export * from './error-codes.js';

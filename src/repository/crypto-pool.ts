@@ -1,0 +1,129 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { BovedaError } from '../core/index.js';
+import { ADDRESS_BYTES } from '../format/index.js';
+import type { BlobKindName, CryptoRequest, CryptoResponse, WorkerSetup } from './crypto-protocol.js';
+
+type Pending = { resolve: (response: CryptoResponse) => void; reject: (error: Error) => void };
+
+interface PoolWorker {
+  worker: Worker;
+  busy: number;
+}
+
+/** Blocks of one batch, packed for transfer to a worker. */
+export interface Batch {
+  data: Uint8Array[];
+}
+
+/**
+ * Worker threads that hash, compress, encrypt and decrypt batches of blocks, one per core by default.
+ * Requests go to the least-busy worker; buffers are transferred, so the caller must not reuse the
+ * arrays it passed in. close() is idempotent and rejects what is still pending.
+ */
+export class CryptoPool {
+  readonly #workers: PoolWorker[] = [];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(setup: WorkerSetup, threads = availableParallelism()) {
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(new URL('./crypto-worker.js', import.meta.url), { workerData: setup });
+      const entry: PoolWorker = { worker, busy: 0 };
+      worker.on('message', (response: CryptoResponse) => {
+        entry.busy--;
+        // Only a worker with work in flight keeps the process alive.
+        if (entry.busy === 0) worker.unref();
+        const pending = this.#pending.get(response.id);
+        if (!pending) return;
+        this.#pending.delete(response.id);
+        if (response.op === 'error') pending.reject(new BovedaError('INTERNAL', `crypto worker failed: ${response.message}`));
+        else pending.resolve(response);
+      });
+      worker.on('error', (error) => this.#failAll(error));
+      worker.unref();
+      this.#workers.push(entry);
+    }
+  }
+
+  get threads(): number {
+    return this.#workers.length;
+  }
+
+  /** Addresses of the blocks (zero address for all-zero data blocks), 32 bytes each. */
+  async hash(kind: BlobKindName, blocks: readonly Uint8Array[]): Promise<Uint8Array> {
+    const { data, lengths } = pack(blocks);
+    const response = await this.#send({ id: 0, op: 'hash', kind, data, lengths }, [data]);
+    if (response.op !== 'hash') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
+    return new Uint8Array(response.addresses);
+  }
+
+  /** Sealed blobs (and the codec chosen for each) for the given addresses and plaintexts. */
+  async seal(addresses: Uint8Array, blocks: readonly Uint8Array[]): Promise<{ sealed: Uint8Array[]; codecs: Uint8Array }> {
+    const { data, lengths } = pack(blocks);
+    const addressCopy = addresses.slice(0, blocks.length * ADDRESS_BYTES).buffer;
+    const response = await this.#send({ id: 0, op: 'seal', addresses: addressCopy, data, lengths }, [data, addressCopy]);
+    if (response.op !== 'seal') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
+    return { sealed: unpack(response.data, response.lengths), codecs: response.codecs };
+  }
+
+  /** Plaintexts of sealed blobs; `failed[i]` is 1 where blob i did not authenticate under its address. */
+  async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[]): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
+    const { data, lengths } = pack(blobs);
+    const addressCopy = addresses.slice(0, blobs.length * ADDRESS_BYTES).buffer;
+    const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, data, lengths }, [data, addressCopy]);
+    if (response.op !== 'open') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
+    return { data: unpack(response.data, response.lengths), failed: response.failed };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(new BovedaError('ABORTED', 'crypto pool was closed'));
+    await Promise.all(this.#workers.map((entry) => entry.worker.terminate()));
+  }
+
+  #send(request: CryptoRequest, transfer: ArrayBuffer[]): Promise<CryptoResponse> {
+    if (this.#closed) return Promise.reject(new BovedaError('ABORTED', 'crypto pool is closed'));
+    const id = this.#nextId++;
+    request.id = id;
+    let target = this.#workers[0]!;
+    for (const entry of this.#workers) if (entry.busy < target.busy) target = entry;
+    target.busy++;
+    target.worker.ref();
+    return new Promise<CryptoResponse>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      target.worker.postMessage(request, transfer);
+    });
+  }
+
+  #failAll(error: Error): void {
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}
+
+function pack(blocks: readonly Uint8Array[]): { data: ArrayBuffer; lengths: Uint32Array } {
+  let total = 0;
+  for (const block of blocks) total += block.length;
+  const data = new Uint8Array(total);
+  const lengths = new Uint32Array(blocks.length);
+  let at = 0;
+  blocks.forEach((block, i) => {
+    data.set(block, at);
+    at += block.length;
+    lengths[i] = block.length;
+  });
+  return { data: data.buffer, lengths };
+}
+
+function unpack(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    out.push(new Uint8Array(data, at, length));
+    at += length;
+  }
+  return out;
+}

@@ -1,0 +1,24 @@
+import type { VaultKeys } from '../crypto/index.js';
+
+/**
+ * Messages between the main thread and crypto workers. A batch is many blocks in one
+ * ArrayBuffer (transferred, not copied) with their lengths, so that per-message overhead is
+ * paid once per batch, not per block.
+ */
+export type BlobKindName = 'block' | 'page';
+
+export interface WorkerSetup {
+  keys: VaultKeys;
+  compressionLevel: number;
+}
+
+export type CryptoRequest =
+  | { id: number; op: 'hash'; kind: BlobKindName; data: ArrayBuffer; lengths: Uint32Array }
+  | { id: number; op: 'seal'; addresses: ArrayBuffer; data: ArrayBuffer; lengths: Uint32Array }
+  | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; data: ArrayBuffer; lengths: Uint32Array };
+
+export type CryptoResponse =
+  | { id: number; op: 'hash'; addresses: ArrayBuffer; data: ArrayBuffer }
+  | { id: number; op: 'seal'; data: ArrayBuffer; lengths: Uint32Array; codecs: Uint8Array }
+  | { id: number; op: 'open'; data: ArrayBuffer; lengths: Uint32Array; failed: Uint8Array }
+  | { id: number; op: 'error'; message: string };

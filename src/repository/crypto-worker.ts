@@ -1,0 +1,85 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { BlockCrypto } from '../crypto/index.js';
+import { ADDRESS_BYTES } from '../format/index.js';
+import type { CryptoRequest, CryptoResponse, WorkerSetup } from './crypto-protocol.js';
+import { isAllZero } from './zero-block.js';
+
+// One per core: hashing, compression and encryption of batches handed out by CryptoPool.
+const setup = workerData as WorkerSetup;
+const crypto = new BlockCrypto(setup.keys, setup.compressionLevel);
+const port = parentPort!;
+
+function slices(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    out.push(new Uint8Array(data, at, length));
+    at += length;
+  }
+  return out;
+}
+
+function handle(request: CryptoRequest): { response: CryptoResponse; transfer: ArrayBuffer[] } {
+  if (request.op === 'hash') {
+    const blocks = slices(request.data, request.lengths);
+    const addresses = new Uint8Array(blocks.length * ADDRESS_BYTES);
+    blocks.forEach((block, i) => {
+      // All-zero blocks keep the zero address: they are never stored.
+      if (request.kind === 'block' && isAllZero(block)) return;
+      addresses.set(request.kind === 'block' ? crypto.blockAddress(block) : crypto.pageAddress(block), i * ADDRESS_BYTES);
+    });
+    return { response: { id: request.id, op: 'hash', addresses: addresses.buffer, data: request.data }, transfer: [addresses.buffer, request.data] };
+  }
+  if (request.op === 'seal') {
+    const blocks = slices(request.data, request.lengths);
+    const addresses = new Uint8Array(request.addresses);
+    const sealed: Uint8Array[] = [];
+    const codecs = new Uint8Array(blocks.length);
+    let total = 0;
+    blocks.forEach((block, i) => {
+      const result = crypto.seal(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), block);
+      sealed.push(result.sealed);
+      codecs[i] = result.codec;
+      total += result.sealed.length;
+    });
+    const out = new Uint8Array(total);
+    const lengths = new Uint32Array(blocks.length);
+    let at = 0;
+    sealed.forEach((item, i) => {
+      out.set(item, at);
+      at += item.length;
+      lengths[i] = item.length;
+    });
+    return { response: { id: request.id, op: 'seal', data: out.buffer, lengths, codecs }, transfer: [out.buffer] };
+  }
+  const blobs = slices(request.data, request.lengths);
+  const addresses = new Uint8Array(request.addresses);
+  const failed = new Uint8Array(blobs.length);
+  const plain: Uint8Array[] = [];
+  let total = 0;
+  blobs.forEach((blob, i) => {
+    const data = crypto.open(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), blob, request.kind);
+    if (data === undefined) failed[i] = 1;
+    const kept = data ?? new Uint8Array(0);
+    plain.push(kept);
+    total += kept.length;
+  });
+  const out = new Uint8Array(total);
+  const lengths = new Uint32Array(blobs.length);
+  let at = 0;
+  plain.forEach((item, i) => {
+    out.set(item, at);
+    at += item.length;
+    lengths[i] = item.length;
+  });
+  return { response: { id: request.id, op: 'open', data: out.buffer, lengths, failed }, transfer: [out.buffer] };
+}
+
+port.on('message', (request: CryptoRequest) => {
+  try {
+    const { response, transfer } = handle(request);
+    port.postMessage(response, transfer);
+  } catch (error) {
+    port.postMessage({ id: request.id, op: 'error', message: error instanceof Error ? error.message : String(error) } satisfies CryptoResponse);
+  }
+});

@@ -1,0 +1,87 @@
+import { BovedaError } from '../core/index.js';
+import { ADDRESS_BYTES, type ManifestDisk, type PointManifest } from '../format/index.js';
+import { throwIfAborted } from '../util/index.js';
+import { BlockMapReader, isZero } from './block-map.js';
+import { BlockReader } from './block-reader.js';
+import type { Vault } from './vault.js';
+import { VaultIndex } from './vault-index.js';
+import { VaultLock } from './vault-lock.js';
+
+export interface DiskBlock {
+  index: number;
+  data: Uint8Array;
+}
+
+/**
+ * A read session: a shared lock (gc cannot remove packs while it reads) and the loaded index.
+ * readDisk yields the non-zero blocks of a disk in index order; all-zero blocks are skipped, so a
+ * restore target stays sparse.
+ */
+export class VaultReader {
+  readonly vault: Vault;
+  readonly index: VaultIndex;
+  readonly reader: BlockReader;
+  readonly #lock: VaultLock;
+
+  private constructor(vault: Vault, lock: VaultLock, index: VaultIndex) {
+    this.vault = vault;
+    this.#lock = lock;
+    this.index = index;
+    this.reader = new BlockReader(vault, index.blocks);
+  }
+
+  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal } = {}): Promise<VaultReader> {
+    const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: options.purpose ?? 'a restore', waitMs: options.waitMs, signal: options.signal }, vault.clock);
+    try {
+      return new VaultReader(vault, lock, await VaultIndex.load(vault, { signal: options.signal }));
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  mapReader(disk: ManifestDisk): BlockMapReader {
+    return new BlockMapReader(disk.map, (address, level, count) => this.reader.readPage(address, level, count));
+  }
+
+  disk(point: PointManifest, name: string): ManifestDisk {
+    const disk = point.disks.find((candidate) => candidate.name === name);
+    if (!disk) {
+      throw new BovedaError('DISK_NOT_FOUND', `recovery point ${point.pointId} has no disk "${name}" (it has: ${point.disks.map((d) => d.name).join(', ') || 'none'})`);
+    }
+    return disk;
+  }
+
+  async *readDisk(disk: ManifestDisk, options: { signal?: AbortSignal; batchBlocks?: number } = {}): AsyncIterableIterator<DiskBlock> {
+    const map = this.mapReader(disk);
+    const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / disk.blockSize));
+    let pending: Array<{ index: number; address: Uint8Array }> = [];
+    // One batch is read ahead while the caller consumes the previous one.
+    let ahead: Promise<DiskBlock[]> | undefined;
+    const fetch = (batch: Array<{ index: number; address: Uint8Array }>) =>
+      this.reader.readBlocks(batch.map((item) => item.address), options.signal).then((data) => data.map((bytes, i) => ({ index: batch[i]!.index, data: bytes })));
+    for await (const leaf of map.leaves()) {
+      throwIfAborted(options.signal, 'reading a disk from the vault');
+      const count = leaf.entries.length / ADDRESS_BYTES;
+      for (let slot = 0; slot < count; slot++) {
+        const address = leaf.entries.subarray(slot * ADDRESS_BYTES, (slot + 1) * ADDRESS_BYTES);
+        if (isZero(address)) continue;
+        pending.push({ index: leaf.firstBlock + slot, address: address.slice() });
+        if (pending.length >= batchBlocks) {
+          const next = fetch(pending);
+          next.catch(() => undefined);
+          pending = [];
+          if (ahead) yield* await ahead;
+          ahead = next;
+        }
+      }
+    }
+    if (ahead) yield* await ahead;
+    if (pending.length > 0) yield* await fetch(pending);
+  }
+
+  /** Idempotent. */
+  async close(): Promise<void> {
+    await this.#lock.release();
+  }
+}

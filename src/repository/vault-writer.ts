@@ -1,0 +1,216 @@
+import { randomBytes } from 'node:crypto';
+import { BovedaError } from '../core/index.js';
+import {
+  ADDRESS_BYTES, BlobKind, POINT_ID_PATTERN, Paths, type BlockMapRoot, type IndexedPack, type ManifestDisk, type PointManifest,
+} from '../format/index.js';
+import { throwIfAborted } from '../util/index.js';
+import { BlockMapBuilder, BlockMapReader, isZero } from './block-map.js';
+import { toHex } from './block-index.js';
+import { BlockReader } from './block-reader.js';
+import { PackWriter } from './pack-writer.js';
+import type { Vault } from './vault.js';
+import { VaultIndex } from './vault-index.js';
+import { VaultLock } from './vault-lock.js';
+import { sealIndexFile, sealManifest, sha256Hex } from './vault-objects.js';
+
+export interface PutBlocksResult {
+  /** count × 32 bytes; the zero address for all-zero blocks. */
+  addresses: Uint8Array;
+  /** 1 where the block was stored by this call (new to the vault). */
+  stored: Uint8Array;
+  /** Plaintext and sealed bytes of the blocks this call stored. */
+  newBytes: number;
+  newStoredBytes: number;
+}
+
+export interface CommitInput {
+  subject: string;
+  parentId: string | null;
+  disks: ManifestDisk[];
+  meta?: Record<string, unknown>;
+  createdAt?: Date;
+  pointId?: string;
+}
+
+/** Index files are written at least every this many packs, so a crash loses little indexing work. */
+const PACKS_PER_INDEX_FILE = 64;
+
+/**
+ * A write session on a vault: holds a shared lock (so gc cannot remove a block this session has
+ * deduplicated against) and stores blocks, map pages, index files and finally manifests, in that
+ * order, each object durable before anything that refers to it is written. A point exists only
+ * once its manifest is stored; whatever an interrupted session stored before is garbage for gc.
+ */
+export class VaultWriter {
+  readonly vault: Vault;
+  readonly index: VaultIndex;
+  readonly reader: BlockReader;
+  readonly #lock: VaultLock;
+  readonly #packs: PackWriter;
+  /** Addresses sealed or being sealed by this session but not yet in a durable, indexed pack. */
+  readonly #pending = new Set<string>();
+  #unindexed: IndexedPack[] = [];
+  #closed = false;
+  /** Set when a put failed: blocks other calls deduplicated against may be missing, so nothing may be committed. */
+  #failure: unknown;
+
+  private constructor(vault: Vault, lock: VaultLock, index: VaultIndex) {
+    this.vault = vault;
+    this.#lock = lock;
+    this.index = index;
+    this.reader = new BlockReader(vault, index.blocks);
+    this.#packs = new PackWriter(vault, (pack) => this.#onPackStored(pack));
+  }
+
+  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal } = {}): Promise<VaultWriter> {
+    const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: options.purpose ?? 'a backup', waitMs: options.waitMs, signal: options.signal }, vault.clock);
+    try {
+      // Loaded under the lock: no gc can run from here on, so every block seen here stays.
+      const index = await VaultIndex.load(vault, { signal: options.signal });
+      return new VaultWriter(vault, lock, index);
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** Hashes the blocks, stores the ones the vault does not hold yet, and returns their addresses. */
+  async putBlocks(blocks: readonly Uint8Array[], signal?: AbortSignal): Promise<PutBlocksResult> {
+    this.#checkOpen();
+    try {
+      return await this.#putBlocks(blocks, signal);
+    } catch (error) {
+      this.#failure ??= error;
+      throw error;
+    }
+  }
+
+  async #putBlocks(blocks: readonly Uint8Array[], signal?: AbortSignal): Promise<PutBlocksResult> {
+    throwIfAborted(signal, 'storing blocks');
+    const addresses = await this.vault.pool.hash('block', blocks);
+    const stored = new Uint8Array(blocks.length);
+    const toSeal: number[] = [];
+    for (let i = 0; i < blocks.length; i++) {
+      const address = addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES);
+      if (isZero(address)) continue;
+      const hex = toHex(address);
+      if (this.#pending.has(hex) || this.index.blocks.has(address)) continue;
+      this.#pending.add(hex);
+      toSeal.push(i);
+    }
+    let newBytes = 0;
+    let newStoredBytes = 0;
+    if (toSeal.length > 0) {
+      const sealAddresses = new Uint8Array(toSeal.length * ADDRESS_BYTES);
+      toSeal.forEach((i, k) => sealAddresses.set(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), k * ADDRESS_BYTES));
+      const { sealed } = await this.vault.pool.seal(sealAddresses, toSeal.map((i) => blocks[i]!));
+      throwIfAborted(signal, 'storing blocks');
+      for (let k = 0; k < toSeal.length; k++) {
+        const i = toSeal[k]!;
+        await this.#packs.add(BlobKind.block, sealAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES), sealed[k]!, blocks[i]!.length);
+        stored[i] = 1;
+        newBytes += blocks[i]!.length;
+        newStoredBytes += sealed[k]!.length;
+      }
+    }
+    return { addresses, stored, newBytes, newStoredBytes };
+  }
+
+  /** A builder for the block map of one disk of the next point; `parent` is the same disk in the parent point. */
+  mapBuilder(blockCount: number, parent?: BlockMapRoot): BlockMapBuilder {
+    return new BlockMapBuilder({
+      fanout: this.vault.config.mapFanout,
+      blockCount,
+      store: (page) => this.#putPage(page),
+      parent: parent ? this.mapReader(parent) : undefined,
+    });
+  }
+
+  mapReader(root: BlockMapRoot): BlockMapReader {
+    return new BlockMapReader(root, (address, level, count) => this.reader.readPage(address, level, count));
+  }
+
+  /** Makes every stored block durable and indexed, then writes the manifest: from then on the point exists. */
+  async commitPoint(input: CommitInput, signal?: AbortSignal): Promise<PointManifest> {
+    this.#checkOpen();
+    throwIfAborted(signal, 'committing the recovery point');
+    await this.flush();
+    const pointId = input.pointId ?? randomBytes(8).toString('hex');
+    if (!POINT_ID_PATTERN.test(pointId)) throw new BovedaError('INVALID_ARGUMENT', `point id "${pointId}" must be 16 hex digits`);
+    for (const disk of input.disks) {
+      if (disk.blockSize !== this.vault.config.blockSize) {
+        throw new BovedaError('INVALID_ARGUMENT', `disk "${disk.name}" has block size ${disk.blockSize}, the vault's is ${this.vault.config.blockSize}`);
+      }
+    }
+    const manifest: PointManifest = {
+      version: 1,
+      pointId,
+      subject: input.subject,
+      createdAt: (input.createdAt ?? this.vault.clock.now()).toISOString(),
+      parentId: input.parentId,
+      disks: input.disks,
+      meta: input.meta ?? {},
+    };
+    throwIfAborted(signal, 'committing the recovery point');
+    await this.vault.store.put(`${Paths.points}${pointId}`, sealManifest(this.vault.keys, manifest));
+    // Recorded only after the manifest is durable: a crash before this loses the record, never
+    // produces a record without a manifest (which verify would report as a lost point).
+    await this.#writeIndexFile([pointId]);
+    return manifest;
+  }
+
+  /** Stores the pack being filled and an index file for every pack not yet indexed. */
+  async flush(): Promise<void> {
+    await this.#packs.flush();
+    await this.#writeIndexFile();
+  }
+
+  /** Releases the lock. Blocks stored without a committed point stay as garbage until gc. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#lock.release();
+  }
+
+  async #putPage(page: Uint8Array): Promise<Uint8Array> {
+    const crypto = this.vault.pageCrypto;
+    const address = crypto.pageAddress(page);
+    const hex = toHex(address);
+    if (this.#pending.has(hex) || this.index.blocks.has(address)) return address;
+    this.#pending.add(hex);
+    await this.#packs.add(BlobKind.page, address, crypto.seal(address, page).sealed, page.length);
+    return address;
+  }
+
+  #onPackStored(pack: IndexedPack): void {
+    this.index.addPack(pack);
+    for (const entry of pack.entries) this.#pending.delete(toHex(entry.address));
+    this.#unindexed.push(pack);
+    if (this.#unindexed.length >= PACKS_PER_INDEX_FILE) {
+      void this.#writeIndexFile().catch(() => {
+        // Retried by the next flush: the packs stay in #unindexed until an index file holds them.
+      });
+    }
+  }
+
+  async #writeIndexFile(points: string[] = []): Promise<void> {
+    if (this.#unindexed.length === 0 && points.length === 0) return;
+    const packs = this.#unindexed;
+    this.#unindexed = [];
+    try {
+      const bytes = sealIndexFile(this.vault.keys, { packs, points });
+      await this.vault.store.put(`${Paths.index}${sha256Hex(bytes)}`, bytes);
+    } catch (error) {
+      this.#unindexed.unshift(...packs);
+      throw error;
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new BovedaError('INTERNAL', 'the vault write session is closed');
+    if (this.#failure !== undefined) {
+      throw new BovedaError('INTERNAL', `the vault write session failed earlier and cannot commit: ${(this.#failure as Error).message ?? this.#failure}`, { cause: this.#failure });
+    }
+  }
+}
+
