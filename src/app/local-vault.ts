@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { BovedaError, isBovedaError } from '../core/index.js';
 import { newKeyFileContent, parseKeyFileContent, type ScryptParams, type SlotSecret } from '../crypto/index.js';
@@ -41,10 +41,16 @@ export async function initLocalVault(location: VaultLocation, options: Omit<Vaul
   }
   if (entries.includes('config')) throw new BovedaError('VAULT_EXISTS', `a vault already exists at ${dir}`);
   if (entries.length > 0) throw new BovedaError('VAULT_EXISTS', `${dir} is not empty; a vault is created only in a new or empty directory`);
-  await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+  const created = await mkdir(dir, { recursive: true }).catch((error: unknown) => {
     throw wrapFsError(error, dir);
   });
-  return Vault.init(localStore(dir), { ...options, clock: location.clock });
+  try {
+    return await Vault.init(localStore(dir), { ...options, clock: location.clock });
+  } catch (error) {
+    // Bad options or a failed write must not leave a half-made directory behind.
+    if (created !== undefined) await rm(created, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 async function requireDirectory(dir: string): Promise<void> {

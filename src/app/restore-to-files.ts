@@ -1,4 +1,4 @@
-import { open, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BovedaError } from '../core/index.js';
 import type { PointManifest } from '../format/index.js';
@@ -22,6 +22,9 @@ export async function restorePointToDirectory(
   try {
     const disks = (options.disks ?? point.disks.map((disk) => disk.name)).map((name) => reader.disk(point, name));
     const results: Array<{ disk: string; path: string; sizeBytes: number }> = [];
+    await mkdir(resolve(dir), { recursive: true }).catch((error: unknown) => {
+      throw new BovedaError('STORAGE_IO', `cannot create restore directory ${resolve(dir)}: ${(error as Error).message}`, { cause: error });
+    });
     for (const disk of disks) {
       const path = join(resolve(dir), `${disk.name}.img`);
       let handle;

@@ -12,6 +12,7 @@ import {
 import type { BlobStore } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/index.js';
 import { CryptoPool } from './crypto-pool.js';
+import { VaultLock } from './vault-lock.js';
 
 /** Defaults chosen by measurement; see docs/block-size.md. */
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
@@ -185,15 +186,20 @@ export class Vault {
     return { id: record.id, kind: record.kind, label: record.label, createdAt: record.createdAt };
   }
 
-  /** Removes a slot; refuses to remove the last one. Callers hold the exclusive lock so two removals cannot race to zero. */
+  /** Removes a slot; refuses to remove the last one. Holds the exclusive lock so two removals cannot race to zero slots. */
   async removeKeySlot(id: string): Promise<void> {
-    const slots = await readKeySlots(this.store, this.config.vaultId);
-    const target = slots.find(({ record }) => record.id === id);
-    if (!target) throw new BovedaError('VAULT_KEY_SLOT_NOT_FOUND', `vault at ${this.store.location} has no key slot "${id}"`);
-    if (slots.length === 1) {
-      throw new BovedaError('VAULT_LAST_KEY_SLOT', `key slot "${id}" is the last one of vault at ${this.store.location}; add another before removing it`);
+    const lock = await VaultLock.acquire(this.store, { exclusive: true, purpose: 'a key slot removal' }, this.clock);
+    try {
+      const slots = await readKeySlots(this.store, this.config.vaultId);
+      const target = slots.find(({ record }) => record.id === id);
+      if (!target) throw new BovedaError('VAULT_KEY_SLOT_NOT_FOUND', `vault at ${this.store.location} has no key slot "${id}"`);
+      if (slots.length === 1) {
+        throw new BovedaError('VAULT_LAST_KEY_SLOT', `key slot "${id}" is the last one of vault at ${this.store.location}; add another before removing it`);
+      }
+      await this.store.delete(target.key);
+    } finally {
+      await lock.release();
     }
-    await this.store.delete(target.key);
   }
 
   async close(): Promise<void> {

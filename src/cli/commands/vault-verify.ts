@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { verifyVault } from '../../app/index.js';
+import { formatSize } from '../../util/index.js';
+import type { CommandContext } from '../command-context.js';
+import { printJson, printLines } from '../io.js';
+import { addVaultOptions, withVault, type VaultCommandOptions } from '../vault-options.js';
+
+export const DAMAGE_EXIT_CODE = 3;
+
+export function registerVaultVerify(vault: Command, context: CommandContext): void {
+  addVaultOptions(vault.command('verify').description('check that every recovery point can be restored; exits 3 when damage is found'))
+    .option('--read-data', 'also read and authenticate every stored byte')
+    .action(async (options: VaultCommandOptions & { readData?: boolean }) => {
+      const { io } = context;
+      await withVault(options, io, async (opened) => {
+        const report = await verifyVault(opened, { readData: options.readData === true, signal: context.signal });
+        if (!report.ok) context.setExitCode(DAMAGE_EXIT_CODE);
+        if (options.json) return printJson(io, report);
+        const lines = [
+          `Checked ${report.points} recovery points, ${report.packs} packs${report.readData ? `, ${report.blobsChecked} blobs (${formatSize(report.bytesChecked)} read)` : ' (structure only; --read-data reads every byte)'}`,
+        ];
+        for (const problem of report.problems) {
+          lines.push(`DAMAGED ${problem.object}: ${problem.problem}`);
+          lines.push(`  affects ${problem.affectedPoints.length === 0 ? 'no recovery point' : `recovery points ${problem.affectedPoints.join(', ')}`}`);
+        }
+        if (report.unindexedPacks.length > 0) lines.push(`${report.unindexedPacks.length} packs are not in any index (left by an interrupted backup; "vault gc" removes them)`);
+        lines.push(report.ok ? 'No damage found.' : `${report.problems.length} damaged object${report.problems.length === 1 ? '' : 's'} found.`);
+        printLines(io, lines);
+      });
+    });
+}

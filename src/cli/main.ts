@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+import { runCli } from './program.js';
+
+// Ctrl-C cancels the running operation cleanly (locks released, partial files removed);
+// a second Ctrl-C exits at once.
+const controller = new AbortController();
+process.once('SIGINT', () => {
+  controller.abort(new Error('interrupted'));
+  process.once('SIGINT', () => process.exit(130));
+});
+
+process.exitCode = await runCli(process.argv.slice(2), undefined, controller.signal);

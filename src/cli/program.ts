@@ -1,0 +1,56 @@
+import { Command, CommanderError } from 'commander';
+import { BovedaError } from '../core/index.js';
+import type { CommandContext } from './command-context.js';
+import { registerVaultDeletePoint } from './commands/vault-delete-point.js';
+import { registerVaultGc } from './commands/vault-gc.js';
+import { registerVaultInfo } from './commands/vault-info.js';
+import { registerVaultInit } from './commands/vault-init.js';
+import { registerVaultKey } from './commands/vault-key.js';
+import { registerVaultPoints } from './commands/vault-points.js';
+import { registerVaultRestore } from './commands/vault-restore.js';
+import { registerVaultUnlock } from './commands/vault-unlock.js';
+import { registerVaultUsage } from './commands/vault-usage.js';
+import { registerVaultVerify } from './commands/vault-verify.js';
+import { EXIT_CODES_HELP, processIo, reportError, type CliIo } from './io.js';
+
+export const VERSION = '0.1.0';
+
+function buildProgram(context: CommandContext): Command {
+  const program = new Command('boveda')
+    .description('Boveda: an encrypted, deduplicated, block-level backup vault for virtual-machine disks')
+    .version(VERSION)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) })
+    .exitOverride();
+  const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
+  for (const register of [
+    registerVaultInit, registerVaultInfo, registerVaultKey, registerVaultPoints, registerVaultRestore,
+    registerVaultDeletePoint, registerVaultVerify, registerVaultGc, registerVaultUsage, registerVaultUnlock,
+  ]) register(vault, context);
+  const applyToAll = (command: Command) => {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) });
+    command.commands.forEach(applyToAll);
+  };
+  applyToAll(program);
+  return program;
+}
+
+/** Runs the CLI with the given arguments (without "node boveda") and returns the exit status. */
+export async function runCli(args: string[], io: CliIo = processIo, signal: AbortSignal = new AbortController().signal): Promise<number> {
+  let exitCode = 0;
+  const context: CommandContext = { io, signal, setExitCode: (code) => (exitCode = code) };
+  const program = buildProgram(context);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const json = args.includes('--json');
+    if (signal.aborted && !(error instanceof BovedaError)) return reportError(io, new BovedaError('ABORTED', 'cancelled'), json);
+    return reportError(io, error, json);
+  }
+}
