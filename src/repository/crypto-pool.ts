@@ -2,18 +2,15 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
-import type { BlobKindName, CryptoRequest, CryptoResponse, WorkerSetup } from './crypto-protocol.js';
+import type { BlobKindName, CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
+
+const MAX_SPARE_STAGING = 64;
 
 type Pending = { resolve: (response: CryptoResponse) => void; reject: (error: Error) => void };
 
 interface PoolWorker {
   worker: Worker;
   busy: number;
-}
-
-/** Blocks of one batch, packed for transfer to a worker. */
-export interface Batch {
-  data: Uint8Array[];
 }
 
 /**
@@ -26,6 +23,7 @@ export class CryptoPool {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed = false;
+  readonly #spareStaging: SharedArrayBuffer[] = [];
 
   constructor(setup: WorkerSetup, threads = availableParallelism()) {
     for (let i = 0; i < threads; i++) {
@@ -51,19 +49,44 @@ export class CryptoPool {
     return this.#workers.length;
   }
 
-  /** Addresses of the blocks (zero address for all-zero data blocks), 32 bytes each. */
-  async hash(kind: BlobKindName, blocks: readonly Uint8Array[]): Promise<Uint8Array> {
-    const { data, lengths } = pack(blocks);
-    const response = await this.#send({ id: 0, op: 'hash', kind, data, lengths }, [data]);
+  /**
+   * Copies blocks once into shared memory, for hash() and seal() to read without more copies.
+   * Buffers are reused (fresh shared memory costs page faults on every batch): give each back
+   * with release() once no request on it is pending.
+   */
+  stage(blocks: readonly Uint8Array[]): StagedBlocks {
+    let total = 0;
+    for (const block of blocks) total += block.length;
+    const spareIndex = this.#spareStaging.findIndex((buffer) => buffer.byteLength >= total);
+    const data = spareIndex >= 0 ? this.#spareStaging.splice(spareIndex, 1)[0]! : new SharedArrayBuffer(total);
+    const view = new Uint8Array(data);
+    const offsets = new Uint32Array(blocks.length);
+    const lengths = new Uint32Array(blocks.length);
+    let at = 0;
+    blocks.forEach((block, i) => {
+      view.set(block, at);
+      offsets[i] = at;
+      lengths[i] = block.length;
+      at += block.length;
+    });
+    return { data, offsets, lengths };
+  }
+
+  release(staged: StagedBlocks): void {
+    if (this.#spareStaging.length < MAX_SPARE_STAGING) this.#spareStaging.push(staged.data);
+  }
+
+  /** Addresses of the staged blocks (zero address for all-zero data blocks), 32 bytes each. */
+  async hash(kind: BlobKindName, staged: StagedBlocks): Promise<Uint8Array> {
+    const response = await this.#send({ id: 0, op: 'hash', kind, staged }, []);
     if (response.op !== 'hash') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
     return new Uint8Array(response.addresses);
   }
 
-  /** Sealed blobs (and the codec chosen for each) for the given addresses and plaintexts. */
-  async seal(addresses: Uint8Array, blocks: readonly Uint8Array[]): Promise<{ sealed: Uint8Array[]; codecs: Uint8Array }> {
-    const { data, lengths } = pack(blocks);
-    const addressCopy = addresses.slice(0, blocks.length * ADDRESS_BYTES).buffer;
-    const response = await this.#send({ id: 0, op: 'seal', addresses: addressCopy, data, lengths }, [data, addressCopy]);
+  /** Sealed blobs (and the codec chosen for each) of the staged blocks `which`, under their addresses (one per entry of which). */
+  async seal(addresses: Uint8Array, staged: StagedBlocks, which: Uint32Array): Promise<{ sealed: Uint8Array[]; codecs: Uint8Array }> {
+    const addressCopy = addresses.slice(0, which.length * ADDRESS_BYTES).buffer;
+    const response = await this.#send({ id: 0, op: 'seal', addresses: addressCopy, staged, which }, [addressCopy]);
     if (response.op !== 'seal') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
     return { sealed: unpack(response.data, response.lengths), codecs: response.codecs };
   }

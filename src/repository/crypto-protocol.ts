@@ -12,13 +12,20 @@ export interface WorkerSetup {
   compressionLevel: number;
 }
 
+/** Blocks copied once into shared memory: hashing and sealing then read them without further copies. */
+export interface StagedBlocks {
+  data: SharedArrayBuffer;
+  offsets: Uint32Array;
+  lengths: Uint32Array;
+}
+
 export type CryptoRequest =
-  | { id: number; op: 'hash'; kind: BlobKindName; data: ArrayBuffer; lengths: Uint32Array }
-  | { id: number; op: 'seal'; addresses: ArrayBuffer; data: ArrayBuffer; lengths: Uint32Array }
+  | { id: number; op: 'hash'; kind: BlobKindName; staged: StagedBlocks }
+  | { id: number; op: 'seal'; addresses: ArrayBuffer; staged: StagedBlocks; which: Uint32Array }
   | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; data: ArrayBuffer; lengths: Uint32Array };
 
 export type CryptoResponse =
-  | { id: number; op: 'hash'; addresses: ArrayBuffer; data: ArrayBuffer }
+  | { id: number; op: 'hash'; addresses: ArrayBuffer }
   | { id: number; op: 'seal'; data: ArrayBuffer; lengths: Uint32Array; codecs: Uint8Array }
   | { id: number; op: 'open'; data: ArrayBuffer; lengths: Uint32Array; failed: Uint8Array }
   | { id: number; op: 'error'; message: string };

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockCrypto } from '../crypto/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
-import type { CryptoRequest, CryptoResponse, WorkerSetup } from './crypto-protocol.js';
+import type { CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
 import { isAllZero } from './zero-block.js';
 
 // One per core: hashing, compression and encryption of batches handed out by CryptoPool.
@@ -19,19 +19,24 @@ function slices(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
   return out;
 }
 
+function stagedSlices(staged: StagedBlocks, which?: Uint32Array): Uint8Array[] {
+  const indexes = which ?? staged.offsets.map((_, i) => i);
+  return Array.from(indexes, (i) => new Uint8Array(staged.data, staged.offsets[i]!, staged.lengths[i]!));
+}
+
 function handle(request: CryptoRequest): { response: CryptoResponse; transfer: ArrayBuffer[] } {
   if (request.op === 'hash') {
-    const blocks = slices(request.data, request.lengths);
+    const blocks = stagedSlices(request.staged);
     const addresses = new Uint8Array(blocks.length * ADDRESS_BYTES);
     blocks.forEach((block, i) => {
       // All-zero blocks keep the zero address: they are never stored.
       if (request.kind === 'block' && isAllZero(block)) return;
       addresses.set(request.kind === 'block' ? crypto.blockAddress(block) : crypto.pageAddress(block), i * ADDRESS_BYTES);
     });
-    return { response: { id: request.id, op: 'hash', addresses: addresses.buffer, data: request.data }, transfer: [addresses.buffer, request.data] };
+    return { response: { id: request.id, op: 'hash', addresses: addresses.buffer }, transfer: [addresses.buffer] };
   }
   if (request.op === 'seal') {
-    const blocks = slices(request.data, request.lengths);
+    const blocks = stagedSlices(request.staged, request.which);
     const addresses = new Uint8Array(request.addresses);
     const sealed: Uint8Array[] = [];
     const codecs = new Uint8Array(blocks.length);

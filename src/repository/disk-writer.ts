@@ -31,7 +31,8 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
   const blockSize = writer.vault.config.blockSize;
   const blockCount = Math.ceil(source.sizeBytes / blockSize);
   const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / blockSize));
-  const concurrency = options.concurrency ?? writer.vault.pool.threads * 2;
+  // Deep enough that reading, hashing, sealing and pack writes (with their fsyncs) all overlap.
+  const concurrency = options.concurrency ?? Math.max(16, writer.vault.pool.threads * 4);
   const builder = writer.mapBuilder(blockCount, options.parent?.map);
   const parentReader = options.parent ? writer.mapReader(options.parent.map) : undefined;
   const stats = { changedBlocks: 0, zeroBlocks: 0, newBlocks: 0, newBytes: 0, newStoredBytes: 0, bytesRead: 0 };

@@ -1,69 +1,89 @@
-import { PACK_HEADER_BYTES, packKey, type BlobEntry, type BlobKindId, type IndexedPack } from '../format/index.js';
+import { createHash, type Hash } from 'node:crypto';
+import { encodePackHeader, packKey, type BlobEntry, type BlobKindId, type IndexedPack } from '../format/index.js';
 import type { Vault } from './vault.js';
-import { assemblePack, sha256Hex } from './vault-objects.js';
+import { packTail } from './vault-objects.js';
+
+interface OpenPack {
+  bytes: Uint8Array;
+  size: number;
+  hash: Hash;
+  entries: BlobEntry[];
+}
 
 /**
  * Collects sealed blobs into packs of about the vault's pack size and stores each one once, whole
  * (an atomic create-only put), at most `maxInFlight` at a time: add() waits for a free upload slot,
- * which is the backpressure that keeps memory bounded whatever the disk size. onStored runs when a
- * pack is durable; a failed upload fails every later add() and flush().
+ * which is the backpressure that keeps memory bounded whatever the disk size. Blobs are copied into
+ * reused pack buffers and hashed as they arrive (a pack's name is its SHA-256). onStored runs when
+ * a pack is durable; a failed upload fails every later add() and flush().
  */
 export class PackWriter {
   readonly #vault: Vault;
   readonly #onStored: (pack: IndexedPack) => void;
   readonly #maxInFlight: number;
-  #blobs: Uint8Array[] = [];
-  #entries: BlobEntry[] = [];
-  #size = PACK_HEADER_BYTES;
+  readonly #spare: Uint8Array[] = [];
+  #open: OpenPack | undefined;
   readonly #uploads = new Set<Promise<void>>();
   #failure: unknown;
 
-  constructor(vault: Vault, onStored: (pack: IndexedPack) => void, maxInFlight = 2) {
+  constructor(vault: Vault, onStored: (pack: IndexedPack) => void, maxInFlight = 3) {
     this.#vault = vault;
     this.#onStored = onStored;
     this.#maxInFlight = maxInFlight;
   }
 
-  /** Bytes of blobs waiting in the pack being filled. */
-  get bufferedBytes(): number {
-    return this.#size - PACK_HEADER_BYTES;
-  }
-
   async add(kind: BlobKindId, address: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<void> {
     this.#throwIfFailed();
-    this.#entries.push({ kind, address: address.slice(), offset: this.#size, length: sealed.length, rawLength });
-    this.#blobs.push(sealed);
-    this.#size += sealed.length;
-    if (this.#size >= this.#vault.config.packSize) await this.#rotate();
+    const pack = (this.#open ??= this.#newPack());
+    this.#append(pack, sealed);
+    pack.entries.push({ kind, address: address.slice(), offset: pack.size - sealed.length, length: sealed.length, rawLength });
+    if (pack.size >= this.#vault.config.packSize) await this.#rotate();
   }
 
   /** Stores the pack being filled (if any) and waits until every pack is durable. */
   async flush(): Promise<void> {
-    if (this.#entries.length > 0) await this.#rotate();
+    if (this.#open && this.#open.entries.length > 0) await this.#rotate();
     while (this.#uploads.size > 0) await Promise.race(this.#uploads);
     this.#throwIfFailed();
+  }
+
+  #newPack(): OpenPack {
+    const bytes = this.#spare.pop() ?? new Uint8Array(this.#vault.config.packSize + this.#vault.config.blockSize + 64 * 1024);
+    const header = encodePackHeader();
+    bytes.set(header, 0);
+    return { bytes, size: header.length, hash: createHash('sha256').update(header), entries: [] };
+  }
+
+  #append(pack: OpenPack, data: Uint8Array): void {
+    if (pack.size + data.length > pack.bytes.length) {
+      const grown = new Uint8Array(Math.max(pack.bytes.length * 2, pack.size + data.length));
+      grown.set(pack.bytes.subarray(0, pack.size));
+      pack.bytes = grown;
+    }
+    pack.bytes.set(data, pack.size);
+    pack.size += data.length;
+    pack.hash.update(data);
   }
 
   async #rotate(): Promise<void> {
     while (this.#uploads.size >= this.#maxInFlight) await Promise.race(this.#uploads);
     this.#throwIfFailed();
-    const blobs = this.#blobs;
-    const entries = this.#entries;
-    this.#blobs = [];
-    this.#entries = [];
-    this.#size = PACK_HEADER_BYTES;
-    const upload = this.#upload(blobs, entries).catch((error: unknown) => {
+    const pack = this.#open!;
+    this.#open = undefined;
+    const upload = this.#upload(pack).catch((error: unknown) => {
       this.#failure ??= error;
     });
     const tracked = upload.finally(() => this.#uploads.delete(tracked));
     this.#uploads.add(tracked);
   }
 
-  async #upload(blobs: Uint8Array[], entries: BlobEntry[]): Promise<void> {
-    const bytes = assemblePack(this.#vault.keys, blobs, entries);
-    const packId = sha256Hex(bytes);
-    await this.#vault.store.put(packKey(packId), bytes);
-    this.#onStored({ packId, size: bytes.length, entries });
+  async #upload(pack: OpenPack): Promise<void> {
+    this.#append(pack, packTail(this.#vault.keys, pack.entries));
+    const packId = pack.hash.digest('hex');
+    await this.#vault.store.put(packKey(packId), pack.bytes.subarray(0, pack.size));
+    // The store has the bytes (durably, or copied): the buffer can take the next pack.
+    if (this.#spare.length < this.#maxInFlight) this.#spare.push(pack.bytes);
+    this.#onStored({ packId, size: pack.size, entries: pack.entries });
   }
 
   #throwIfFailed(): void {

@@ -181,12 +181,14 @@ async function findConflict(
       record = { host: '?', pid: 0, processStart: null, exclusive: true, purpose: `an unreadable lock object ${key}`, createdAt: '?', refreshedAt: '?' };
       return { key, record };
     }
-    if (!options.exclusive && !record.exclusive) continue;
+    // Staleness first: a dead holder's lock is removed whatever its mode, or stale shared locks
+    // would pile up under backups and restores (which never conflict with them) until the next gc.
     if (isStale(record, clock)) {
       await store.delete(key);
       options.onStaleLock?.(record, key);
       continue;
     }
+    if (!options.exclusive && !record.exclusive) continue;
     return { key, record };
   }
   return undefined;

@@ -59,12 +59,22 @@ export function openManifest(keys: VaultKeys, bytes: Uint8Array, pointId: string
   return decodeOr(what, () => decodePointManifest(plain, what));
 }
 
-/** Assembles a whole pack file from sealed blobs laid out from offset PACK_HEADER_BYTES. */
-export function assemblePack(keys: VaultKeys, blobs: readonly Uint8Array[], entries: readonly BlobEntry[]): Uint8Array {
+/** The bytes that close a pack: sealed trailer listing `entries`, then the footer. */
+export function packTail(keys: VaultKeys, entries: readonly BlobEntry[]): Uint8Array {
   const header = encodePackHeader();
   const trailer = seal(objectKey(keys, KeyLabel.packTrailer), header, encodePackTrailer(entries));
   const footer = encodePackFooter(trailer.length);
-  let size = header.length + trailer.length + footer.length;
+  const out = new Uint8Array(trailer.length + footer.length);
+  out.set(trailer, 0);
+  out.set(footer, trailer.length);
+  return out;
+}
+
+/** Assembles a whole pack file from sealed blobs laid out from offset PACK_HEADER_BYTES. */
+export function assemblePack(keys: VaultKeys, blobs: readonly Uint8Array[], entries: readonly BlobEntry[]): Uint8Array {
+  const header = encodePackHeader();
+  const tail = packTail(keys, entries);
+  let size = header.length + tail.length;
   for (const blob of blobs) size += blob.length;
   const out = new Uint8Array(size);
   out.set(header, 0);
@@ -73,8 +83,7 @@ export function assemblePack(keys: VaultKeys, blobs: readonly Uint8Array[], entr
     out.set(blob, at);
     at += blob.length;
   }
-  out.set(trailer, at);
-  out.set(footer, at + trailer.length);
+  out.set(tail, at);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { throwIfAborted } from '../util/index.js';
 import { BlockMapBuilder, BlockMapReader, isZero } from './block-map.js';
 import { toHex } from './block-index.js';
 import { BlockReader } from './block-reader.js';
+import type { StagedBlocks } from './crypto-protocol.js';
 import { PackWriter } from './pack-writer.js';
 import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
@@ -87,7 +88,16 @@ export class VaultWriter {
 
   async #putBlocks(blocks: readonly Uint8Array[], signal?: AbortSignal): Promise<PutBlocksResult> {
     throwIfAborted(signal, 'storing blocks');
-    const addresses = await this.vault.pool.hash('block', blocks);
+    const staged = this.vault.pool.stage(blocks);
+    try {
+      return await this.#hashAndStore(blocks, staged, signal);
+    } finally {
+      this.vault.pool.release(staged);
+    }
+  }
+
+  async #hashAndStore(blocks: readonly Uint8Array[], staged: StagedBlocks, signal: AbortSignal | undefined): Promise<PutBlocksResult> {
+    const addresses = await this.vault.pool.hash('block', staged);
     const stored = new Uint8Array(blocks.length);
     const toSeal: number[] = [];
     for (let i = 0; i < blocks.length; i++) {
@@ -103,7 +113,7 @@ export class VaultWriter {
     if (toSeal.length > 0) {
       const sealAddresses = new Uint8Array(toSeal.length * ADDRESS_BYTES);
       toSeal.forEach((i, k) => sealAddresses.set(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), k * ADDRESS_BYTES));
-      const { sealed } = await this.vault.pool.seal(sealAddresses, toSeal.map((i) => blocks[i]!));
+      const { sealed } = await this.vault.pool.seal(sealAddresses, staged, Uint32Array.from(toSeal));
       throwIfAborted(signal, 'storing blocks');
       for (let k = 0; k < toSeal.length; k++) {
         const i = toSeal[k]!;

@@ -5,7 +5,7 @@ import {
   unwrapMasterKey, wrapMasterKey, type ScryptParams, type SlotSecret, type VaultKeys,
 } from '../crypto/index.js';
 import {
-  FORMAT_NAME, FORMAT_VERSION, FormatError, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, Paths,
+  FORMAT_NAME, FORMAT_VERSION, FormatError, MAX_BLOCK_SIZE, MAX_PACK_SIZE, MIN_BLOCK_SIZE, MIN_PACK_SIZE, Paths,
   canonicalConfigBytes, decodeKeySlot, decodeVaultConfig, encodeKeySlot, encodeVaultConfig, isPowerOfTwo,
   keySlotAad, peekConfigVersion, type KeySlotRecord, type SignedVaultConfig, type VaultConfig,
 } from '../format/index.js';
@@ -19,6 +19,9 @@ export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 export const DEFAULT_PACK_SIZE = 32 * 1024 * 1024;
 export const DEFAULT_COMPRESSION_LEVEL = 3;
 export const DEFAULT_MAP_FANOUT = 512;
+/** The fanouts decodeVaultConfig accepts (format/vault-config.ts). */
+const MIN_MAP_FANOUT = 16;
+const MAX_MAP_FANOUT = 65536;
 
 export interface VaultInitOptions {
   secret: SlotSecret;
@@ -81,8 +84,13 @@ export class Vault {
       throw new BovedaError('INVALID_ARGUMENT', `compression level ${compressionLevel} must be an integer from -7 to 22`);
     }
     const packSize = options.packSize ?? DEFAULT_PACK_SIZE;
-    if (packSize < 1024 * 1024 || packSize > 1024 * 1024 * 1024) {
-      throw new BovedaError('INVALID_ARGUMENT', `pack size ${packSize} must be from 1 MiB to 1 GiB`);
+    // Checked as strictly as decodeVaultConfig reads them back: a value it refuses would make a vault that never opens.
+    if (!Number.isSafeInteger(packSize) || packSize < MIN_PACK_SIZE || packSize > MAX_PACK_SIZE) {
+      throw new BovedaError('INVALID_ARGUMENT', `pack size ${packSize} must be a whole number of bytes from 1 MiB to 1 GiB`);
+    }
+    const mapFanout = options.mapFanout ?? DEFAULT_MAP_FANOUT;
+    if (!Number.isSafeInteger(mapFanout) || mapFanout < MIN_MAP_FANOUT || mapFanout > MAX_MAP_FANOUT) {
+      throw new BovedaError('INVALID_ARGUMENT', `map fanout ${mapFanout} must be an integer from ${MIN_MAP_FANOUT} to ${MAX_MAP_FANOUT}`);
     }
     if (await store.stat(Paths.config)) {
       throw new BovedaError('VAULT_EXISTS', `a vault already exists at ${store.location}`);
@@ -99,7 +107,7 @@ export class Vault {
       cipher: 'aes-256-gcm-hmac-sha256-subkey',
       compression: { algorithm: 'zstd', level: compressionLevel },
       packSize,
-      mapFanout: options.mapFanout ?? DEFAULT_MAP_FANOUT,
+      mapFanout,
     };
     const keys = deriveVaultKeys(masterKey, Buffer.from(config.vaultId, 'hex'));
     const signed: SignedVaultConfig = { ...config, mac: Buffer.from(hmacSha256(keys.configMac, canonicalConfigBytes(config))).toString('hex') };
