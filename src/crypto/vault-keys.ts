@@ -35,7 +35,7 @@ export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array 
   return new Uint8Array(digest.buffer, digest.byteOffset, digest.length);
 }
 
-/** The AES key that seals the object with this address (block id, page id) or label ("index", "manifest"). */
+/** The AES key that seals the object with this address (block or page) or label ("index v1", "manifest v1", "pack-trailer v1"). */
 export function objectKey(keys: VaultKeys, addressOrLabel: Uint8Array | string): Uint8Array {
   const input = typeof addressOrLabel === 'string' ? new TextEncoder().encode(addressOrLabel) : addressOrLabel;
   return hmacSha256(keys.encryption, input);

@@ -21,8 +21,9 @@ export class JsonFields {
     return new JsonFields(value, what);
   }
 
+  /** True when the field is present and not null. */
   has(name: string): boolean {
-    return this.#object[name] !== undefined;
+    return this.#object[name] !== undefined && this.#object[name] !== null;
   }
 
   string(name: string, pattern?: RegExp): string {

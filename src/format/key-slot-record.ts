@@ -48,6 +48,7 @@ export function decodeKeySlot(bytes: Uint8Array, what: string): KeySlotRecord {
   } else {
     throw new FormatError(`${what} has unknown kdf "${algorithm}"`);
   }
+  if ((kind === 'passphrase') !== (algorithm === 'scrypt')) throw new FormatError(`${what}: a ${kind} slot cannot use kdf "${algorithm}"`);
   return {
     version: 1,
     id: fields.string('id', KEY_SLOT_ID_PATTERN),

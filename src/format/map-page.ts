@@ -19,7 +19,8 @@ export function encodeMapPage(level: number, addresses: Uint8Array, count: numbe
 export function decodeMapPage(bytes: Uint8Array, what: string): { level: number; count: number; addresses: Uint8Array } {
   const reader = new ByteReader(bytes, what);
   const level = reader.u8();
-  reader.bytes(3);
+  const reserved = reader.bytes(3);
+  if (reserved.some((byte) => byte !== 0)) throw new FormatError(`${what}: reserved header bytes are not zero (a newer page layout?)`);
   const count = reader.u32();
   if (count * ADDRESS_BYTES !== reader.remaining) throw new FormatError(`${what}: page says ${count} entries but holds ${reader.remaining} bytes`);
   return { level, count, addresses: reader.bytes(count * ADDRESS_BYTES) };

@@ -2,6 +2,7 @@ import { BovedaError, isBovedaError } from '../core/index.js';
 import { POINT_ID_PATTERN, Paths, type PointManifest } from '../format/index.js';
 import type { Vault } from './vault.js';
 import { openManifest } from './vault-objects.js';
+import { VaultLock } from './vault-lock.js';
 
 export interface PointDamage {
   pointId: string;
@@ -31,6 +32,13 @@ export async function readPoint(vault: Vault, pointId: string, signal?: AbortSig
   const manifest = openManifest(vault.keys, bytes, pointId, `manifest ${key}`);
   if (manifest.pointId !== pointId) {
     throw new BovedaError('VAULT_OBJECT_CORRUPT', `manifest ${key} names point ${manifest.pointId}`);
+  }
+  // Authenticated, so only a bug could make these disagree; checked so that it cannot go unseen.
+  for (const disk of manifest.disks) {
+    const expectedBlocks = Math.ceil(disk.sizeBytes / vault.config.blockSize);
+    if (disk.blockSize !== vault.config.blockSize || disk.map.blockCount !== expectedBlocks || disk.map.fanout < 2) {
+      throw new BovedaError('VAULT_OBJECT_CORRUPT', `manifest ${key}: disk "${disk.name}" has block size ${disk.blockSize}, ${disk.map.blockCount} blocks and fanout ${disk.map.fanout}, which do not fit its ${disk.sizeBytes} bytes in this vault`);
+    }
   }
   return manifest;
 }
@@ -72,6 +80,15 @@ export async function resolvePointId(vault: Vault, prefix: string): Promise<stri
  * lost manifest; the point's blocks stay until gc finds no other point needs them.
  */
 export async function deletePoint(vault: Vault, pointId: string): Promise<void> {
+  const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: 'a point deletion' }, vault.clock);
+  try {
+    await removePoint(vault, pointId);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function removePoint(vault: Vault, pointId: string): Promise<void> {
   await readPoint(vault, pointId);
   const tombstone = `${Paths.deleted}${pointId}`;
   try {

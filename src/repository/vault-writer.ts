@@ -51,6 +51,7 @@ export class VaultWriter {
   /** Addresses sealed or being sealed by this session but not yet in a durable, indexed pack. */
   readonly #pending = new Set<string>();
   #unindexed: IndexedPack[] = [];
+  #indexChain: Promise<void> = Promise.resolve();
   #closed = false;
   /** Set when a put failed: blocks other calls deduplicated against may be missing, so nothing may be committed. */
   #failure: unknown;
@@ -203,7 +204,17 @@ export class VaultWriter {
     }
   }
 
-  async #writeIndexFile(points: string[] = []): Promise<void> {
+  /**
+   * Index files are written one at a time, in order: a flush that follows a background write waits
+   * for it, so nothing that refers to a pack (a manifest) is stored before the pack is indexed.
+   */
+  #writeIndexFile(points: string[] = []): Promise<void> {
+    const run = this.#indexChain.then(() => this.#storeIndexFile(points));
+    this.#indexChain = run.catch(() => undefined);
+    return run;
+  }
+
+  async #storeIndexFile(points: string[]): Promise<void> {
     if (this.#unindexed.length === 0 && points.length === 0) return;
     const packs = this.#unindexed;
     this.#unindexed = [];
