@@ -127,7 +127,7 @@ export interface VaultUsageReport extends VaultUsage {
 
 /** Loads the index and every manifest (under a shared lock) and computes the usage report. */
 export async function measureVaultUsage(vault: Vault, signal?: AbortSignal): Promise<VaultUsageReport> {
-  const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: 'usage accounting', signal }, vault.clock);
+  const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: true, purpose: 'usage accounting', signal }, vault.clock);
   try {
     const index = await VaultIndex.load(vault, { signal });
     const { points } = await loadPoints(vault, signal);

@@ -40,6 +40,11 @@ export interface LockOptions {
   signal?: AbortSignal;
   /** Told about each stale lock that was removed. */
   onStaleLock?: (record: LockRecord, key: string) => void;
+  /**
+   * The holder only reads (restore, verify, usage): on a store that refuses writes (read-only mount,
+   * ReadOnlyStore) a shared lock is then granted without a lock object instead of failing.
+   */
+  readOnly?: boolean;
 }
 
 export const LOCK_REFRESH_MS = 5 * 60 * 1000;
@@ -89,12 +94,13 @@ function encodeLock(record: LockRecord): Uint8Array {
 export class VaultLock {
   readonly #store: BlobStore;
   readonly #clock: Clock;
-  #key: string;
+  /** Null for a shared lock on a store that refuses writes: there is no lock object to refresh or remove. */
+  #key: string | null;
   #record: LockRecord;
   #timer: NodeJS.Timeout | undefined;
   #released = false;
 
-  private constructor(store: BlobStore, clock: Clock, key: string, record: LockRecord) {
+  private constructor(store: BlobStore, clock: Clock, key: string | null, record: LockRecord) {
     this.#store = store;
     this.#clock = clock;
     this.#key = key;
@@ -117,7 +123,15 @@ export class VaultLock {
           exclusive: options.exclusive, purpose: options.purpose, createdAt: now, refreshedAt: now,
         };
         const key = `${Paths.locks}${randomBytes(8).toString('hex')}`;
-        await store.put(key, encodeLock(record), { signal: options.signal });
+        try {
+          await store.put(key, encodeLock(record), { signal: options.signal });
+        } catch (error) {
+          // A read-only store cannot hold a lock object. A reader goes on without one: no live
+          // conflicting lock was found, and it changes nothing. A gc run elsewhere could still
+          // remove packs under it: reads then fail, they never return wrong data.
+          if (options.readOnly && !options.exclusive && isBovedaError(error, 'STORAGE_READ_ONLY')) return new VaultLock(store, clock, null, record);
+          throw error;
+        }
         const raced = await findConflict(store, options, key, clock);
         if (!raced) {
           const lock = new VaultLock(store, clock, key, record);
@@ -137,7 +151,7 @@ export class VaultLock {
 
   /** Writes a fresh lock object and removes the old one; called on a timer while held. */
   async refresh(): Promise<void> {
-    if (this.#released) return;
+    if (this.#released || this.#key === null) return;
     const record = { ...this.#record, refreshedAt: this.#clock.now().toISOString() };
     const key = `${Paths.locks}${randomBytes(8).toString('hex')}`;
     await this.#store.put(key, encodeLock(record));
@@ -152,7 +166,7 @@ export class VaultLock {
     if (this.#released) return;
     this.#released = true;
     clearInterval(this.#timer);
-    await this.#store.delete(this.#key);
+    if (this.#key !== null) await this.#store.delete(this.#key);
   }
 
   #startRefresh(): void {
@@ -184,8 +198,13 @@ async function findConflict(
     // Staleness first: a dead holder's lock is removed whatever its mode, or stale shared locks
     // would pile up under backups and restores (which never conflict with them) until the next gc.
     if (isStale(record, clock)) {
-      await store.delete(key);
-      options.onStaleLock?.(record, key);
+      try {
+        await store.delete(key);
+        options.onStaleLock?.(record, key);
+      } catch (error) {
+        // Stale all the same; a read-only store just cannot drop it.
+        if (!isBovedaError(error, 'STORAGE_READ_ONLY')) throw error;
+      }
       continue;
     }
     if (!options.exclusive && !record.exclusive) continue;

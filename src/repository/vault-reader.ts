@@ -31,7 +31,7 @@ export class VaultReader {
   }
 
   static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal } = {}): Promise<VaultReader> {
-    const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: options.purpose ?? 'a restore', waitMs: options.waitMs, signal: options.signal }, vault.clock);
+    const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: true, purpose: options.purpose ?? 'a restore', waitMs: options.waitMs, signal: options.signal }, vault.clock);
     try {
       return new VaultReader(vault, lock, await VaultIndex.load(vault, { signal: options.signal }));
     } catch (error) {

@@ -168,6 +168,21 @@ export class Vault {
         return new Vault(store, config, masterKey, record.id, options);
       }
     }
+    // No slot of this vault id opens. A slot of another id that does is either left by an
+    // interrupted init (ignored) or this vault's own, under a config whose vaultId was altered:
+    // then its master key authenticates the config with the slot's vault id put back.
+    for (const secret of secrets) {
+      for (const { record } of await readKeySlots(store)) {
+        if (record.kind !== secret.kind || record.vaultId === config.vaultId) continue;
+        const masterKey = await tryUnwrap(record, record.vaultId, secret);
+        if (!masterKey) continue;
+        const keys = deriveVaultKeys(masterKey, Buffer.from(record.vaultId, 'hex'));
+        const expected = hmacSha256(keys.configMac, canonicalConfigBytes({ ...config, vaultId: record.vaultId }));
+        if (timingSafeEqual(expected, Buffer.from(config.mac, 'hex'))) {
+          throw new BovedaError('VAULT_CONFIG_INVALID', `the config object of vault at ${store.location} was altered: its vaultId is ${config.vaultId}, its key slot ${record.id} and mac belong to vault ${record.vaultId}`);
+        }
+      }
+    }
     const kinds = [...new Set(secrets.map((secret) => (secret.kind === 'passphrase' ? 'passphrase' : 'key file')))].join(' or ');
     throw new BovedaError('VAULT_WRONG_KEY', `no key slot of vault at ${store.location} opens with the given ${kinds} (${slots.length} slot${slots.length === 1 ? '' : 's'} tried)`);
   }
@@ -222,7 +237,8 @@ async function tryUnwrap(record: KeySlotRecord, vaultId: string, secret: SlotSec
   return unwrapMasterKey(slotKey, Buffer.from(record.wrappedKey, 'base64'), keySlotAad(vaultId, record.id));
 }
 
-async function readKeySlots(store: BlobStore, vaultId: string): Promise<Array<{ key: string; record: KeySlotRecord }>> {
+/** The readable slots of vault `vaultId`, oldest first; of any vault when `vaultId` is not given. */
+async function readKeySlots(store: BlobStore, vaultId?: string): Promise<Array<{ key: string; record: KeySlotRecord }>> {
   const slots: Array<{ key: string; record: KeySlotRecord }> = [];
   for await (const { key } of store.list(Paths.keys)) {
     let record: KeySlotRecord;
@@ -232,7 +248,7 @@ async function readKeySlots(store: BlobStore, vaultId: string): Promise<Array<{ 
       if (error instanceof FormatError) continue; // unreadable slot: cannot open anything, other slots may
       throw error;
     }
-    if (record.vaultId === vaultId && key === `${Paths.keys}${record.id}`) slots.push({ key, record });
+    if ((vaultId === undefined || record.vaultId === vaultId) && key === `${Paths.keys}${record.id}`) slots.push({ key, record });
   }
   return slots.sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt));
 }
