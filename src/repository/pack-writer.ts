@@ -37,12 +37,12 @@ export class PackWriter {
     const pack = (this.#open ??= this.#newPack());
     this.#append(pack, sealed);
     pack.entries.push({ kind, address: address.slice(), offset: pack.size - sealed.length, length: sealed.length, rawLength });
-    if (pack.size >= this.#vault.config.packSize) await this.#rotate();
+    if (pack.size >= this.#vault.config.packSize) await this.#rotate(pack);
   }
 
   /** Stores the pack being filled (if any) and waits until every pack is durable. */
   async flush(): Promise<void> {
-    if (this.#open && this.#open.entries.length > 0) await this.#rotate();
+    if (this.#open && this.#open.entries.length > 0) await this.#rotate(this.#open);
     while (this.#uploads.size > 0) await Promise.race(this.#uploads);
     this.#throwIfFailed();
   }
@@ -65,10 +65,15 @@ export class PackWriter {
     pack.hash.update(data);
   }
 
-  async #rotate(): Promise<void> {
+  /**
+   * Closes `pack` and starts its upload once a slot is free. Concurrent callers (several putBlocks
+   * in flight) may ask to close the same pack: whoever gets the slot first closes it, the others
+   * find it gone and return, and keep appending to it meanwhile is harmless (the buffer grows).
+   */
+  async #rotate(pack: OpenPack): Promise<void> {
     while (this.#uploads.size >= this.#maxInFlight) await Promise.race(this.#uploads);
     this.#throwIfFailed();
-    const pack = this.#open!;
+    if (this.#open !== pack) return;
     this.#open = undefined;
     const upload = this.#upload(pack).catch((error: unknown) => {
       this.#failure ??= error;

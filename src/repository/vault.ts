@@ -15,7 +15,7 @@ import { CryptoPool } from './crypto-pool.js';
 import { VaultLock } from './vault-lock.js';
 
 /** Defaults chosen by measurement; see docs/block-size.md. */
-export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+export const DEFAULT_BLOCK_SIZE = 16 * 1024;
 export const DEFAULT_PACK_SIZE = 32 * 1024 * 1024;
 export const DEFAULT_COMPRESSION_LEVEL = 3;
 export const DEFAULT_MAP_FANOUT = 512;
