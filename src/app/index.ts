@@ -4,12 +4,23 @@
  * only this layer (and core/util), so a remote or different backend changes nothing above it.
  */
 export * from './local-vault.js';
-export * from './restore-to-files.js';
+export * from './data-dir.js';
+export * from './vm-service.js';
+export {
+  Catalog, VmCatalog, DISK_ROLES, VM_NAME_PATTERN, DISK_NAME_PATTERN, MAX_SCRIPT_TIMEOUT_SECONDS, disksToBackUp,
+  checkVmName, checkDiskName, checkDiskRole, checkScriptTimeout, isDiskRole, planDisks,
+  DEFAULT_SCRIPT_TIMEOUT_SECONDS as DEFAULT_VM_SCRIPT_TIMEOUT_SECONDS,
+} from '../catalog/index.js';
+export type {
+  CatalogOptions, VmDefinition, VmDiskDefinition, VmRecord, VmInput, VmChanges, DiskInput, DiskRole as VmDiskRole,
+} from '../catalog/index.js';
+export * from '../engine/index.js';
+
 export {
   Vault, VaultWriter, VaultReader, writeDisk, loadPoints, readPoint, resolvePointId, deletePoint,
   verifyVault, collectGarbage, measureVaultUsage, clearLocks, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE,
 } from '../repository/index.js';
 export type { VerifyReport, GcReport, VaultUsageReport, KeySlotSummary, DiskReadSource } from '../repository/index.js';
-export type { PointManifest, ManifestDisk } from '../format/index.js';
+export type { PointManifest, ManifestDisk } from '../repository/index.js';
 export type { SlotSecret } from '../crypto/index.js';
 export { LocalStore } from '../storage/index.js';

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { BovedaError } from '../core/index.js';
 import type { CommandContext } from './command-context.js';
+import { registerBackup } from './commands/backup.js';
+import { registerPoints } from './commands/points.js';
+import { registerRestore } from './commands/restore.js';
 import { registerVaultDeletePoint } from './commands/vault-delete-point.js';
 import { registerVaultGc } from './commands/vault-gc.js';
 import { registerVaultInfo } from './commands/vault-info.js';
@@ -11,6 +14,11 @@ import { registerVaultRestore } from './commands/vault-restore.js';
 import { registerVaultUnlock } from './commands/vault-unlock.js';
 import { registerVaultUsage } from './commands/vault-usage.js';
 import { registerVaultVerify } from './commands/vault-verify.js';
+import { registerVmAdd } from './commands/vm-add.js';
+import { registerVmList } from './commands/vm-list.js';
+import { registerVmRemove } from './commands/vm-remove.js';
+import { registerVmSet } from './commands/vm-set.js';
+import { registerVmShow } from './commands/vm-show.js';
 import { EXIT_CODES_HELP, processIo, reportError, type CliIo } from './io.js';
 
 export const VERSION = '0.1.0';
@@ -22,11 +30,14 @@ function buildProgram(context: CommandContext): Command {
     .addHelpText('after', EXIT_CODES_HELP)
     .configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) })
     .exitOverride();
+  for (const register of [registerBackup, registerPoints, registerRestore]) register(program, context);
   const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
   for (const register of [
     registerVaultInit, registerVaultInfo, registerVaultKey, registerVaultPoints, registerVaultRestore,
     registerVaultDeletePoint, registerVaultVerify, registerVaultGc, registerVaultUsage, registerVaultUnlock,
   ]) register(vault, context);
+  const vm = program.command('vm').description('define the VMs to protect: their disks and scripts (kept in the catalog of the data directory)').addHelpText('after', EXIT_CODES_HELP);
+  for (const register of [registerVmAdd, registerVmList, registerVmShow, registerVmSet, registerVmRemove]) register(vm, context);
   const applyToAll = (command: Command) => {
     command.exitOverride();
     command.configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) });

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { openLocalVault, readKeyFile, type SlotSecret, type Vault } from '../app/index.js';
+import { openLocalVault, readKeyFile, resolveDataDir, resolveVaultDir, type SlotSecret, type Vault } from '../app/index.js';
 import { BovedaError } from '../core/index.js';
 import { type CliIo, promptSecret } from './io.js';
 
 export interface VaultCommandOptions {
   vault?: string;
+  dataDir?: string;
   passphraseFile?: string;
   keyFile?: string;
   json?: boolean;
@@ -14,16 +15,17 @@ export interface VaultCommandOptions {
 /** The options every vault command shares. */
 export function addVaultOptions(command: Command): Command {
   return command
-    .option('--vault <dir>', 'vault directory (default: $BOVEDA_VAULT)')
+    .option('--vault <dir>', 'vault directory (default: $BOVEDA_VAULT, else <data-dir>/vault)')
+    .option('--data-dir <dir>', 'Boveda\'s data directory, for its default vault (default: $BOVEDA_DATA, else ~/.local/share/boveda)')
     .option('--passphrase-file <file>', 'read the passphrase from the first line of this file (default: $BOVEDA_PASSPHRASE, else a prompt)')
     .option('--key-file <file>', 'open the vault with a key file instead of a passphrase')
     .option('--json', 'print machine-readable JSON');
 }
 
+/** --vault, else $BOVEDA_VAULT, else the data directory's default vault. */
 export function vaultDir(options: VaultCommandOptions, io: CliIo): string {
-  const dir = options.vault ?? io.env.BOVEDA_VAULT;
-  if (!dir) throw new BovedaError('INVALID_ARGUMENT', 'no vault given: use --vault DIR or set BOVEDA_VAULT');
-  return dir;
+  if (options.vault || io.env.BOVEDA_VAULT) return resolveVaultDir(options.vault, io.env, '');
+  return resolveVaultDir(undefined, io.env, resolveDataDir(options.dataDir, io.env));
 }
 
 export async function readPassphraseFile(path: string): Promise<string> {

@@ -28,7 +28,15 @@ export const errorCodes = {
   VAULT_DAMAGED: { exit: 3, summary: 'Verification found damage; the report names the objects and the affected recovery points.' },
   POINT_NOT_FOUND: { exit: 1, summary: 'No recovery point with that id (or id prefix) exists in the vault.' },
   POINT_AMBIGUOUS: { exit: 2, summary: 'A recovery point id prefix matches more than one point.' },
-  DISK_NOT_FOUND: { exit: 1, summary: 'The recovery point has no disk of that name.' },
+  DISK_NOT_FOUND: { exit: 1, summary: 'A disk (of a VM, or of a recovery point) does not exist or its path is missing.' },
+  DISK_UNREADABLE: { exit: 1, summary: 'A disk exists but cannot be opened or read (permissions, I/O error, not a file or block device).' },
+  DISK_SIZE_CHANGED: { exit: 1, summary: 'A disk changed size while it was being backed up; the point was not written.' },
+
+  VM_NOT_FOUND: { exit: 1, summary: 'No protected VM of that name.' },
+  VM_EXISTS: { exit: 1, summary: 'A VM of that name is already defined.' },
+  VM_BUSY: { exit: 4, summary: 'Another backup or restore of the same VM is running.' },
+  RESTORE_TARGET_EXISTS: { exit: 1, summary: 'The restore target exists and --force was not given.' },
+  CATALOG_ERROR: { exit: 1, summary: 'The catalog database failed (open, migration, query); the message names the file.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

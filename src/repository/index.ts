@@ -23,3 +23,6 @@ export * from './vault-lock.js';
 export * from './vault-reader.js';
 export * from './vault-writer.js';
 export * from './verify.js';
+// The vault's public shapes, re-exported so that layers above need not reach into format/.
+export { ADDRESS_BYTES } from '../format/index.js';
+export type { BlockMapRoot, DiskStats, ManifestDisk, PointManifest } from '../format/index.js';

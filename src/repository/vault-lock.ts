@@ -28,6 +28,8 @@ export interface LockRecord {
   processStart: number | null;
   exclusive: boolean;
   purpose: string;
+  /** See LockOptions.scope; null for unscoped locks. */
+  scope: string | null;
   createdAt: string;
   refreshedAt: string;
 }
@@ -45,6 +47,11 @@ export interface LockOptions {
    * ReadOnlyStore) a shared lock is then granted without a lock object instead of failing.
    */
   readOnly?: boolean;
+  /**
+   * A shared lock with a scope (e.g. "vm:web") also excludes every other lock of the same scope:
+   * two backups of one VM conflict, backups of different VMs do not.
+   */
+  scope?: string;
 }
 
 export const LOCK_REFRESH_MS = 5 * 60 * 1000;
@@ -81,6 +88,7 @@ function decodeLock(bytes: Uint8Array, key: string): LockRecord {
     processStart: fields.has('processStart') ? fields.integer('processStart') : null,
     exclusive: fields.string('mode') === 'exclusive',
     purpose: fields.string('purpose'),
+    scope: fields.optionalString('scope'),
     createdAt: fields.string('createdAt'),
     refreshedAt: fields.string('refreshedAt'),
   };
@@ -120,7 +128,7 @@ export class VaultLock {
         const now = clock.now().toISOString();
         const record: LockRecord = {
           host: hostname(), pid: process.pid, processStart: processStartOf(process.pid),
-          exclusive: options.exclusive, purpose: options.purpose, createdAt: now, refreshedAt: now,
+          exclusive: options.exclusive, purpose: options.purpose, scope: options.scope ?? null, createdAt: now, refreshedAt: now,
         };
         const key = `${Paths.locks}${randomBytes(8).toString('hex')}`;
         try {
@@ -192,7 +200,7 @@ async function findConflict(
       if (isBovedaError(error, 'STORAGE_NOT_FOUND')) continue;
       // An unreadable lock cannot be judged alive or dead: it counts as held (the safe side)
       // until someone removes it with `boveda vault unlock --force`.
-      record = { host: '?', pid: 0, processStart: null, exclusive: true, purpose: `an unreadable lock object ${key}`, createdAt: '?', refreshedAt: '?' };
+      record = { host: '?', pid: 0, processStart: null, exclusive: true, purpose: `an unreadable lock object ${key}`, scope: null, createdAt: '?', refreshedAt: '?' };
       return { key, record };
     }
     // Staleness first: a dead holder's lock is removed whatever its mode, or stale shared locks
@@ -207,7 +215,8 @@ async function findConflict(
       }
       continue;
     }
-    if (!options.exclusive && !record.exclusive) continue;
+    const sameScope = options.scope !== undefined && record.scope === options.scope;
+    if (!options.exclusive && !record.exclusive && !sameScope) continue;
     return { key, record };
   }
   return undefined;
@@ -236,6 +245,13 @@ export async function clearLocks(store: BlobStore, force: boolean, clock: Clock 
 }
 
 function lockedError(store: BlobStore, holder: LockRecord, options: LockOptions): BovedaError {
+  if (options.scope !== undefined && holder.scope === options.scope && !holder.exclusive) {
+    return new BovedaError(
+      'VAULT_LOCKED',
+      `${holder.scope} is busy: ${holder.purpose} is running (pid ${holder.pid} on ${holder.host}, since ${holder.createdAt})`,
+      { details: { holder, scope: holder.scope } },
+    );
+  }
   return new BovedaError(
     'VAULT_LOCKED',
     `vault at ${store.location} is locked${holder.exclusive ? ' exclusively' : ''} by ${holder.purpose} (pid ${holder.pid} on ${holder.host}, since ${holder.createdAt}); ${options.purpose} needs ${options.exclusive ? 'an exclusive' : 'a shared'} lock`,

@@ -30,8 +30,8 @@ export class VaultReader {
     this.reader = new BlockReader(vault, index.blocks);
   }
 
-  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal } = {}): Promise<VaultReader> {
-    const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: true, purpose: options.purpose ?? 'a restore', waitMs: options.waitMs, signal: options.signal }, vault.clock);
+  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal; scope?: string } = {}): Promise<VaultReader> {
+    const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: options.scope === undefined, purpose: options.purpose ?? 'a restore', waitMs: options.waitMs, signal: options.signal, scope: options.scope }, vault.clock);
     try {
       return new VaultReader(vault, lock, await VaultIndex.load(vault, { signal: options.signal }));
     } catch (error) {

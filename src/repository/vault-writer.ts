@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { BovedaError } from '../core/index.js';
+import { BovedaError, isBovedaError } from '../core/index.js';
 import {
   ADDRESS_BYTES, BlobKind, POINT_ID_PATTERN, Paths, type BlockMapRoot, type IndexedPack, type ManifestDisk, type PointManifest,
 } from '../format/index.js';
@@ -64,8 +64,8 @@ export class VaultWriter {
     this.#packs = new PackWriter(vault, (pack) => this.#onPackStored(pack));
   }
 
-  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal } = {}): Promise<VaultWriter> {
-    const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: options.purpose ?? 'a backup', waitMs: options.waitMs, signal: options.signal }, vault.clock);
+  static async open(vault: Vault, options: { purpose?: string; waitMs?: number; signal?: AbortSignal; scope?: string } = {}): Promise<VaultWriter> {
+    const lock = await VaultLock.acquire(vault.store, { exclusive: false, purpose: options.purpose ?? 'a backup', waitMs: options.waitMs, signal: options.signal, scope: options.scope }, vault.clock);
     try {
       // Loaded under the lock: no gc can run from here on, so every block seen here stays.
       const index = await VaultIndex.load(vault, { signal: options.signal });
@@ -230,7 +230,9 @@ export class VaultWriter {
   #checkOpen(): void {
     if (this.#closed) throw new BovedaError('INTERNAL', 'the vault write session is closed');
     if (this.#failure !== undefined) {
-      throw new BovedaError('INTERNAL', `the vault write session failed earlier and cannot commit: ${(this.#failure as Error).message ?? this.#failure}`, { cause: this.#failure });
+      // A session stopped by a cancellation stays cancelled: concurrent and later calls say ABORTED, not INTERNAL.
+      const cancelled = isBovedaError(this.#failure, 'ABORTED');
+      throw new BovedaError(cancelled ? 'ABORTED' : 'INTERNAL', `the vault write session ${cancelled ? 'was cancelled' : 'failed earlier'} and cannot commit: ${(this.#failure as Error).message ?? this.#failure}`, { cause: this.#failure });
     }
   }
 }

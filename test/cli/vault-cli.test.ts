@@ -99,7 +99,7 @@ describe('boveda vault (CLI, real processes and files)', () => {
     const info = await stat(join(target, 'os.img'));
     assert.ok(info.blocks * 512 < info.size, `restored image should be sparse (${info.blocks * 512} bytes allocated of ${info.size})`);
     const again = boveda(['vault', 'restore', listed[0]!.id, '--vault', vaultDir, '--to', target]);
-    assert.equal(again.code, 2);
+    assert.equal(again.code, 1);
     assert.match(again.stderr, /exists/);
   });
 
@@ -166,7 +166,10 @@ describe('boveda vault (CLI, real processes and files)', () => {
     const notVault = boveda(['vault', 'points', '--vault', work]);
     assert.equal(notVault.code, 1);
     assert.match(notVault.stderr, /is not a Boveda vault.*VAULT_NOT_FOUND/);
-    assert.match(boveda(['vault', 'points']).stderr, /no vault given/);
+    // Without --vault or $BOVEDA_VAULT the data directory's default vault is used, and named.
+    const defaultVault = boveda(['vault', 'points', '--data-dir', join(work, 'fresh-data')]);
+    assert.equal(defaultVault.code, 1);
+    assert.match(defaultVault.stderr, new RegExp(`${join(work, 'fresh-data', 'vault')} does not exist.*VAULT_NOT_FOUND`));
   });
 
   it('refuses gc while another live process holds a lock (exit 4), then deletes a point and frees space', async () => {

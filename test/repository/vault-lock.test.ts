@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { BovedaError } from '../../src/core/index.js';
 import { Paths } from '../../src/format/index.js';
 import { LOCK_STALE_AFTER_MS, VaultLock, clearLocks, isStale, type LockRecord } from '../../src/repository/vault-lock.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
@@ -120,7 +121,7 @@ describe('VaultLock', () => {
   it('judges locks of other hosts by refreshedAt: 31 minutes old is stale, 5 minutes is not', async () => {
     const clock = new ManualClock(NOW);
     const minutesAgo = (minutes: number) => new Date(Date.parse(NOW) - minutes * 60_000).toISOString();
-    const other = { host: 'another-host.example', pid: 4242, processStart: null };
+    const other = { host: 'another-host.example', pid: 4242, processStart: null, scope: null };
 
     const fresh: LockRecord = { ...other, exclusive: true, purpose: 'a gc elsewhere', createdAt: minutesAgo(60), refreshedAt: minutesAgo(5) };
     const old: LockRecord = { ...fresh, refreshedAt: minutesAgo(31) };
@@ -223,5 +224,21 @@ describe('VaultLock', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('scoped locks', () => {
+  it('lets backups of different VMs run together and refuses a second backup of the same VM, naming it', async () => {
+    const store = new MemoryStore();
+    const web = await VaultLock.acquire(store, { exclusive: false, purpose: 'a backup of web', scope: 'VM "web"' });
+    const db = await VaultLock.acquire(store, { exclusive: false, purpose: 'a backup of db', scope: 'VM "db"' });
+    const unscoped = await VaultLock.acquire(store, { exclusive: false, purpose: 'a verify' });
+    await assert.rejects(
+      VaultLock.acquire(store, { exclusive: false, purpose: 'another backup of web', scope: 'VM "web"' }),
+      (error: unknown) => error instanceof BovedaError && error.code === 'VAULT_LOCKED' && error.details.scope === 'VM "web"' && /VM "web" is busy: a backup of web is running/.test(error.message),
+    );
+    await web.release();
+    const again = await VaultLock.acquire(store, { exclusive: false, purpose: 'another backup of web', scope: 'VM "web"' });
+    await Promise.all([again.release(), db.release(), unscoped.release()]);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { readPoint, resolvePointId, restorePointToDirectory } from '../../app/index.js';
+import { readPoint, resolvePointId, restoreToDirectory } from '../../app/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines } from '../io.js';
@@ -11,13 +11,14 @@ export function registerVaultRestore(vault: Command, context: CommandContext): v
     .description('restore the disks of a recovery point to new sparse image files <dir>/<disk>.img'))
     .requiredOption('--to <dir>', 'directory for the restored images (files are never overwritten)')
     .option('--disk <name...>', 'only these disks')
-    .action(async (pointArg: string, options: VaultCommandOptions & { to: string; disk?: string[] }) => {
+    .option('--force', 'overwrite existing image files')
+    .action(async (pointArg: string, options: VaultCommandOptions & { to: string; disk?: string[]; force?: boolean }) => {
       const { io } = context;
       await withVault(options, io, async (opened) => {
         const point = await readPoint(opened, await resolvePointId(opened, pointArg));
         const progress = new ProgressReporter(io, options.json === true);
-        const restored = await restorePointToDirectory(opened, point, options.to, {
-          disks: options.disk, signal: context.signal,
+        const restored = await restoreToDirectory(opened, point, options.to, {
+          disks: options.disk, force: options.force === true, signal: context.signal,
           onProgress: ({ disk, bytesDone, bytesTotal }) => progress.update(disk, bytesDone, bytesTotal),
         });
         progress.done();

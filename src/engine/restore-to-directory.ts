@@ -1,42 +1,47 @@
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BovedaError } from '../core/index.js';
-import type { PointManifest } from '../format/index.js';
+import type { PointManifest } from '../repository/index.js';
 import { VaultReader, type Vault } from '../repository/index.js';
+import type { DiskProgress } from './backup-vm.js';
 
-export interface RestoreProgress {
+export interface RestoredDisk {
   disk: string;
-  bytesDone: number;
-  bytesTotal: number;
+  path: string;
+  sizeBytes: number;
+  bytesWritten: number;
 }
 
 /**
- * Restores disks of a point to new sparse image files `<dir>/<disk>.img`: only non-zero blocks are
- * written. Existing files are never overwritten; a failed restore removes its partial file.
+ * Restores disks of a point to new sparse images `<dir>/<disk>.img`: only non-zero blocks are
+ * written. An existing file is refused (RESTORE_TARGET_EXISTS) unless `force`; a failed restore
+ * removes its partial file, so a target is either complete or absent.
  */
-export async function restorePointToDirectory(
+export async function restoreToDirectory(
   vault: Vault, point: PointManifest, dir: string,
-  options: { disks?: string[]; signal?: AbortSignal; onProgress?: (progress: RestoreProgress) => void } = {},
-): Promise<Array<{ disk: string; path: string; sizeBytes: number }>> {
+  options: { disks?: string[]; force?: boolean; signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void } = {},
+): Promise<RestoredDisk[]> {
   const reader = await VaultReader.open(vault, { purpose: 'a restore', signal: options.signal });
   try {
     const disks = (options.disks ?? point.disks.map((disk) => disk.name)).map((name) => reader.disk(point, name));
-    const results: Array<{ disk: string; path: string; sizeBytes: number }> = [];
+    const results: RestoredDisk[] = [];
     await mkdir(resolve(dir), { recursive: true }).catch((error: unknown) => {
       throw new BovedaError('STORAGE_IO', `cannot create restore directory ${resolve(dir)}: ${(error as Error).message}`, { cause: error });
     });
     for (const disk of disks) {
       const path = join(resolve(dir), `${disk.name}.img`);
+      if (options.force) await rm(path, { force: true });
       let handle;
       try {
         handle = await open(path, 'wx');
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        throw new BovedaError(code === 'EEXIST' ? 'INVALID_ARGUMENT' : 'STORAGE_IO', `cannot create ${path}: ${code === 'EEXIST' ? 'the file exists (restore never overwrites)' : (error as Error).message}`, { cause: error });
+        if (code === 'EEXIST') throw new BovedaError('RESTORE_TARGET_EXISTS', `${path} exists; restore never overwrites without --force`, { cause: error });
+        throw new BovedaError('STORAGE_IO', `cannot create ${path}: ${(error as Error).message}`, { cause: error });
       }
+      let done = 0;
       try {
         await handle.truncate(disk.sizeBytes);
-        let done = 0;
         for await (const block of reader.readDisk(disk, { signal: options.signal })) {
           await handle.write(block.data, 0, block.data.length, block.index * disk.blockSize);
           done += block.data.length;
@@ -49,7 +54,7 @@ export async function restorePointToDirectory(
         await rm(path, { force: true });
         throw error;
       }
-      results.push({ disk: disk.name, path, sizeBytes: disk.sizeBytes });
+      results.push({ disk: disk.name, path, sizeBytes: disk.sizeBytes, bytesWritten: done });
     }
     return results;
   } finally {

@@ -1,0 +1,85 @@
+import { Kysely, SqliteDialect } from 'kysely';
+import { resolve } from 'node:path';
+import { systemClock, type Clock } from '../util/index.js';
+import { catalogError, KyselyCatalogAccess } from './catalog-access.js';
+import { migrateCatalog } from './migrator.js';
+import { migrations as builtInMigrations, type Migration } from './migrations/index.js';
+import type { CatalogSchema } from './schema.js';
+import { openSqlite, runStatement, type SqliteHandle } from './sqlite-driver.js';
+import { VmCatalog } from './vm-catalog.js';
+
+export interface CatalogOptions {
+  /** Timestamps (created_at, updated_at, applied_at) come from here. Default: the system clock. */
+  clock?: Clock;
+  /** How long an operation waits for another process's write lock before CATALOG_ERROR. Default 5000. */
+  busyTimeoutMs?: number;
+  /** The schema steps; default the built-in list. Tests pass fewer or extra ones to exercise upgrades. */
+  migrations?: readonly Migration[];
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The catalog: Boveda's own database of what to protect and (in later issues) policies, protected
+ * items, recovery points and jobs — one SQLite file shared by every Boveda process of a data dir.
+ *
+ * One public class composing role-named parts (`vms`, later `policies`, `points`, `jobs`), each
+ * reaching the database through the same CatalogAccess, so each part is one file and one concept.
+ * open() migrates the file to the latest schema (see migrator.ts) and sets WAL mode (readers never
+ * block the writer, so several processes can share the file), a busy timeout (a writer waits for
+ * another instead of failing at once), foreign keys and synchronous=FULL (a committed change
+ * survives power loss). Use one Catalog per process and file: the driver is synchronous, so a
+ * second connection in the same process waiting for the first would block the event loop.
+ */
+export class Catalog {
+  /** Absolute path of the database file, or ":memory:". */
+  readonly file: string;
+  readonly schemaVersion: number;
+  readonly vms: VmCatalog;
+  readonly #access: KyselyCatalogAccess;
+
+  private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
+    this.file = file;
+    this.schemaVersion = schemaVersion;
+    this.#access = access;
+    this.vms = new VmCatalog(access);
+  }
+
+  /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */
+  static async open(file: string, options: CatalogOptions = {}): Promise<Catalog> {
+    const path = resolve(file);
+    return Catalog.#open(path, `catalog ${path}`, options);
+  }
+
+  /** A private, empty catalog that lives as long as this object: for unit tests. */
+  static async openInMemory(options: CatalogOptions = {}): Promise<Catalog> {
+    return Catalog.#open(':memory:', 'in-memory catalog', options);
+  }
+
+  static async #open(file: string, label: string, options: CatalogOptions): Promise<Catalog> {
+    const clock = options.clock ?? systemClock;
+    let handle: SqliteHandle;
+    try {
+      handle = await openSqlite(file, { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+    } catch (error) {
+      throw catalogError(label, 'open it', error);
+    }
+    const db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: handle }) });
+    try {
+      if (file !== ':memory:') runStatement(handle, 'pragma journal_mode = wal');
+      runStatement(handle, 'pragma foreign_keys = on');
+      runStatement(handle, 'pragma synchronous = full');
+      const version = await migrateCatalog(db as Kysely<unknown>, options.migrations ?? builtInMigrations, label, clock);
+      return new Catalog(file, version, new KyselyCatalogAccess(db, label, clock));
+    } catch (error) {
+      await db.destroy().catch(() => undefined);
+      handle.close();
+      throw catalogError(label, 'open it', error);
+    }
+  }
+
+  /** Closes the database (idempotent); operations afterwards fail with CATALOG_ERROR. */
+  async close(): Promise<void> {
+    await this.#access.close();
+  }
+}

@@ -1,0 +1,7 @@
+import { migration0001 } from './0001-vms.js';
+import type { Migration } from './migration.js';
+
+export type { Migration } from './migration.js';
+
+/** Every migration, in version order. Append only. */
+export const migrations: readonly Migration[] = [migration0001];

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { backupVm } from '../../app/index.js';
+import { BovedaError } from '../../core/index.js';
+import { formatSize } from '../../util/index.js';
+import type { CommandContext } from '../command-context.js';
+import { printJson, printLines } from '../io.js';
+import { ProgressReporter } from '../progress.js';
+import { addDataOptions, openVmContext, type DataCommandOptions } from '../data-options.js';
+
+interface BackupCliOptions extends DataCommandOptions {
+  retainDays?: string;
+  retainUntil?: string;
+  snapshot: boolean;
+  wait: string;
+}
+
+/** Expiry from --retain-days / --retain-until, in UTC; null when neither is given (never expires). */
+export function expiryFrom(options: { retainDays?: string; retainUntil?: string }, now: Date): Date | null {
+  if (options.retainDays !== undefined && options.retainUntil !== undefined) {
+    throw new BovedaError('INVALID_ARGUMENT', 'give either --retain-days or --retain-until, not both');
+  }
+  if (options.retainDays !== undefined) {
+    const days = Number(options.retainDays);
+    if (!Number.isInteger(days) || days < 1 || days > 36500) throw new BovedaError('INVALID_ARGUMENT', `--retain-days "${options.retainDays}" must be a whole number of days from 1 to 36500`);
+    return new Date(now.getTime() + days * 86_400_000);
+  }
+  if (options.retainUntil !== undefined) {
+    // A bare date means the end of that day in UTC; a time without zone is read as UTC.
+    const text = /^\d{4}-\d{2}-\d{2}$/.test(options.retainUntil) ? `${options.retainUntil}T23:59:59Z`
+      : /[zZ]|[+-]\d{2}:?\d{2}$/.test(options.retainUntil) ? options.retainUntil : `${options.retainUntil}Z`;
+    const until = new Date(text);
+    if (Number.isNaN(until.getTime())) throw new BovedaError('INVALID_ARGUMENT', `--retain-until "${options.retainUntil}" is not a date (examples: 2027-01-31, 2027-01-31T18:00Z)`);
+    if (until.getTime() <= now.getTime()) throw new BovedaError('INVALID_ARGUMENT', `--retain-until ${until.toISOString()} is in the past`);
+    return until;
+  }
+  return null;
+}
+
+export function registerBackup(program: Command, context: CommandContext): void {
+  addDataOptions(program.command('backup').argument('<vm>', 'the VM to back up').description('back up a VM now: full the first time, then only the blocks that changed'))
+    .option('--retain-days <n>', 'keep this recovery point for N days (UTC); default: never expires')
+    .option('--retain-until <date>', 'keep this recovery point until DATE (UTC), e.g. 2027-01-31')
+    .option('--no-snapshot', 'read disks in place instead of from a reflink clone')
+    .option('--wait <seconds>', 'wait this long if another backup of the VM is running', '0')
+    .action(async (vmName: string, options: BackupCliOptions) => {
+      const { io } = context;
+      const waitSeconds = Number(options.wait);
+      if (!(waitSeconds >= 0)) throw new BovedaError('INVALID_ARGUMENT', `--wait "${options.wait}" must be a number of seconds`);
+      await openVmContext(options, io, vmName, async ({ vault, vm }) => {
+        const expiresAt = expiryFrom(options, vault.clock.now());
+        const progress = new ProgressReporter(io, options.json === true);
+        const { point, meta, cleanupProblems } = await backupVm(vault, vm, {
+          expiresAt, snapshot: options.snapshot, waitMs: waitSeconds * 1000, signal: context.signal,
+          onProgress: ({ disk, bytesDone, bytesTotal }) => progress.update(disk, bytesDone, bytesTotal),
+        });
+        progress.done();
+        for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
+        if (options.json) {
+          printJson(io, {
+            event: 'completed', id: point.pointId, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
+            type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
+            disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection })),
+          });
+          return;
+        }
+        const lines = [
+          `Recovery point ${point.pointId} of VM "${point.subject}" (${meta.type}, ${meta.consistency}-consistent) at ${point.createdAt}`,
+          `  expires ${meta.expiresAt ?? 'never'}${meta.expiresAt ? ' (UTC)' : ''}`,
+        ];
+        for (const disk of point.disks) {
+          lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new`);
+        }
+        for (const warning of meta.warnings) lines.push(`  warning: ${warning}`);
+        lines.push(`  took ${meta.durationSeconds} s`);
+        printLines(io, lines);
+      });
+    });
+}

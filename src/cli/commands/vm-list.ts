@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import type { CommandContext } from '../command-context.js';
+import { printJson, printLines } from '../io.js';
+import { addVmOptions, vmJson, withVms, type VmCommandOptions } from './vm-options.js';
+
+export function registerVmList(vm: Command, context: CommandContext): void {
+  addVmOptions(vm.command('list').description('list the defined VMs')).action(async (options: VmCommandOptions) => {
+    const { io } = context;
+    const vms = await withVms(options, io, (service) => service.listVms());
+    if (options.json) return printJson(io, { vms: vms.map(vmJson) });
+    if (vms.length === 0) return printLines(io, ['No VMs defined (add one with "boveda vm add NAME --disk PATH").']);
+    const width = Math.max(4, ...vms.map((entry) => entry.name.length));
+    printLines(io, [`${'NAME'.padEnd(width)}  CREATED (UTC)             SCRIPTS    DISKS`, ...vms.map((entry) => {
+      const scripts = [entry.preScript === null ? '' : 'pre', entry.postScript === null ? '' : 'post'].filter(Boolean).join('+') || '-';
+      return `${entry.name.padEnd(width)}  ${entry.createdAt.padEnd(24)}  ${scripts.padEnd(9)}  ${entry.disks.map((disk) => `${disk.name} (${disk.role})`).join(', ')}`;
+    })]);
+  });
+}

@@ -1,0 +1,181 @@
+import { performance } from 'node:perf_hooks';
+import { BovedaError, isBovedaError } from '../core/index.js';
+import type { ManifestDisk, PointManifest } from '../repository/index.js';
+import { VaultWriter, loadPoints, writeDisk, type Vault } from '../repository/index.js';
+import { openRawDisk, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
+import type { ChangeDetection, Consistency, DiskMeta, DiskRole, PointMeta } from './point-meta.js';
+import { runScript } from './run-script.js';
+
+export interface BackupDiskSpec {
+  name: string;
+  path: string;
+  role: DiskRole;
+}
+
+/** What a backup needs to know of a VM (the catalog's VmDefinition has this shape). */
+export interface BackupSubject {
+  name: string;
+  disks: readonly BackupDiskSpec[];
+  preScript?: string | null;
+  postScript?: string | null;
+  scriptTimeoutSeconds?: number | null;
+}
+
+export interface DiskProgress {
+  disk: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface BackupOptions {
+  /** When the point expires (UTC); null or absent: never. */
+  expiresAt?: Date | null;
+  trigger?: PointMeta['trigger'];
+  /** Try point-in-time reflink clones of image files (default true). */
+  snapshot?: boolean;
+  /** How long to wait for another backup of the same VM; default: refuse at once. */
+  waitMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: DiskProgress) => void;
+  /** Injectable for tests; defaults to raw files and block devices. */
+  openDisk?: (path: string, options: OpenDiskOptions) => Promise<DiskSource>;
+}
+
+export interface BackupResult {
+  point: PointManifest;
+  meta: PointMeta;
+  /** Problems cleaning up after the point was committed (e.g. a snapshot clone that could not be removed). */
+  cleanupProblems: string[];
+}
+
+export const DEFAULT_SCRIPT_TIMEOUT_SECONDS = 300;
+
+/** The scope under which backups and in-place restores of one VM exclude each other. */
+export function vmLockScope(vmName: string): string {
+  return `VM "${vmName}"`;
+}
+
+/**
+ * Backs up one VM into one recovery point. The first point of a VM is full; later ones compare
+ * every block's keyed checksum with the VM's latest point and store only what differs. Order:
+ * lock the VM → pre-script → open every disk (snapshot clones where possible) → post-script (at
+ * once when every disk has a snapshot, else after reading) → read all disks in parallel → check no
+ * disk changed size → commit. Any failure leaves no point and every earlier point intact.
+ */
+export async function backupVm(vault: Vault, subject: BackupSubject, options: BackupOptions = {}): Promise<BackupResult> {
+  const disks = subject.disks.filter((disk) => disk.role !== 'temp');
+  if (disks.length === 0) {
+    throw new BovedaError('INVALID_ARGUMENT', `VM "${subject.name}" has no disk to back up (temp disks are never backed up)`);
+  }
+  const started = performance.now();
+  let writer: VaultWriter;
+  try {
+    writer = await VaultWriter.open(vault, { purpose: `a backup of VM "${subject.name}"`, scope: vmLockScope(subject.name), waitMs: options.waitMs, signal: options.signal });
+  } catch (error) {
+    throw asVmBusy(error, subject.name);
+  }
+  try {
+    // Read under the lock: no other backup of this VM can commit until this one ends.
+    const parent = await latestPoint(vault, subject.name, options.signal);
+    const warnings: string[] = [];
+    const scriptEnv = { BOVEDA_VM: subject.name, BOVEDA_DISKS: disks.map((disk) => disk.path).join('\n') };
+    const timeoutSeconds = subject.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS;
+
+    let preOk = false;
+    if (subject.preScript) {
+      const result = await runScript(subject.preScript, { timeoutSeconds, env: { ...scriptEnv, BOVEDA_PHASE: 'pre' }, signal: options.signal });
+      preOk = result.ok;
+      if (!result.ok) warnings.push(`pre-script failed (${result.problem}); fell back to crash-consistent`);
+    }
+    let postDone = false;
+    let postOk = true;
+    const runPost = async () => {
+      if (postDone || !subject.postScript) return;
+      postDone = true;
+      const result = await runScript(subject.postScript, { timeoutSeconds, env: { ...scriptEnv, BOVEDA_PHASE: 'post' } });
+      postOk = result.ok;
+      if (!result.ok) warnings.push(`post-script failed (${result.problem}); the point is crash-consistent`);
+    };
+
+    const openDisk = options.openDisk ?? openRawDisk;
+    const sources: DiskSource[] = [];
+    const cleanupProblems: string[] = [];
+    try {
+      try {
+        for (const disk of disks) sources.push(await openDisk(disk.path, { snapshot: options.snapshot !== false, signal: options.signal }));
+      } finally {
+        // With every disk cloned the VM may resume now; otherwise only after reading.
+        if (sources.length < disks.length || sources.every((source) => source.snapshot === 'reflink')) await runPost();
+      }
+      const pointTime = vault.clock.now();
+      sources.forEach((source, i) => {
+        if (source.snapshot === 'none' && source.snapshotNote) warnings.push(`disk "${disks[i]!.name}": ${source.snapshotNote}`);
+      });
+      let stored: ManifestDisk[];
+      try {
+        stored = await Promise.all(disks.map((disk, i) => backupDisk(writer, disk, sources[i]!, parent, options)));
+        for (const source of sources) await source.checkUnchangedSize();
+      } finally {
+        await runPost();
+      }
+      const consistency: Consistency = subject.preScript && preOk && postOk ? 'application' : 'crash';
+      const meta: PointMeta = {
+        type: parent ? 'incremental' : 'full',
+        consistency,
+        consistencyNote: consistency === 'application' ? null : subject.preScript || subject.postScript ? warnings.find((warning) => warning.includes('script')) ?? null : 'no pre/post scripts configured; file-system consistency needs a guest agent',
+        expiresAt: options.expiresAt ? options.expiresAt.toISOString() : null,
+        trigger: options.trigger ?? 'on-demand',
+        warnings,
+        durationSeconds: Math.round((performance.now() - started) / 10) / 100,
+      };
+      const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime }, options.signal);
+      return { point, meta, cleanupProblems };
+    } finally {
+      // A clone left behind keeps growing as the VM writes: never silent.
+      await Promise.all(sources.map((source) => source.close().catch((error: unknown) => {
+        cleanupProblems.push(`could not clean up after disk ${source.path}: ${error instanceof Error ? error.message : String(error)}`);
+      })));
+    }
+  } finally {
+    await writer.close();
+  }
+}
+
+async function backupDisk(writer: VaultWriter, disk: BackupDiskSpec, source: DiskSource, parent: PointManifest | undefined, options: BackupOptions): Promise<ManifestDisk> {
+  const parentDisk = parent?.disks.find((candidate) => candidate.name === disk.name);
+  const changeDetection: ChangeDetection = parentDisk ? 'checksum' : 'full';
+  let changeDetectionNote: string | null = null;
+  if (parent && !parentDisk) changeDetectionNote = 'disk added since the last point: backed up in full';
+  else if (parentDisk && parentDisk.sizeBytes !== source.sizeBytes) {
+    changeDetectionNote = `disk ${source.sizeBytes > parentDisk.sizeBytes ? 'grew' : 'shrank'} from ${parentDisk.sizeBytes} to ${source.sizeBytes} bytes`;
+  }
+  const meta: DiskMeta = { role: disk.role, path: disk.path, changeDetection, changeDetectionNote, snapshot: source.snapshot };
+  return writeDisk(writer, {
+    name: disk.name,
+    sizeBytes: source.sizeBytes,
+    read: async (offset, length, signal) => {
+      const target = new Uint8Array(length);
+      await source.read(offset, target, signal);
+      return target;
+    },
+  }, {
+    parent: parentDisk,
+    signal: options.signal,
+    onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: disk.name, bytesDone, bytesTotal }),
+    meta: { ...meta },
+  });
+}
+
+/** The newest point of a VM, or undefined. */
+export async function latestPoint(vault: Vault, vmName: string, signal?: AbortSignal): Promise<PointManifest | undefined> {
+  const { points } = await loadPoints(vault, signal);
+  return points.filter((point) => point.subject === vmName).at(-1);
+}
+
+/** A lock held on the same VM's scope becomes VM_BUSY, naming the holder. */
+export function asVmBusy(error: unknown, vmName: string): unknown {
+  if (isBovedaError(error, 'VAULT_LOCKED') && error.details.scope === vmLockScope(vmName)) {
+    return new BovedaError('VM_BUSY', `VM "${vmName}" is busy: ${error.message.replace(/^.*? is busy: /, '')}`, { cause: error, details: error.details });
+  }
+  return error;
+}

@@ -1,0 +1,134 @@
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { BovedaError } from '../core/index.js';
+import { ADDRESS_BYTES, VaultReader, isZero, type ManifestDisk, type PointManifest, type Vault } from '../repository/index.js';
+import { throwIfAborted } from '../util/index.js';
+import { asVmBusy, vmLockScope, type DiskProgress } from './backup-vm.js';
+
+export interface ReplaceTarget {
+  /** Disk of the point to restore. */
+  disk: string;
+  /** The VM's current disk (image file or block device) to rewrite. */
+  path: string;
+}
+
+export interface ReplacedDisk {
+  disk: string;
+  path: string;
+  blocksChecked: number;
+  blocksWritten: number;
+  bytesWritten: number;
+}
+
+const BATCH_BLOCKS = 64;
+
+/**
+ * Rewrites a VM's own disks in place to the state of a point, writing only the blocks that differ:
+ * each current block is hashed with the vault's keyed hash and compared with the point's address,
+ * so when little changed, little is written. Image files are truncated or extended to the point's
+ * size; a block device must be at least as large. Holds the VM's lock: no backup of it meanwhile.
+ */
+export async function restoreInPlace(
+  vault: Vault, point: PointManifest, targets: readonly ReplaceTarget[],
+  options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void } = {},
+): Promise<ReplacedDisk[]> {
+  let reader: VaultReader;
+  try {
+    reader = await VaultReader.open(vault, { purpose: `an in-place restore of VM "${point.subject}"`, scope: vmLockScope(point.subject), signal: options.signal });
+  } catch (error) {
+    throw asVmBusy(error, point.subject);
+  }
+  try {
+    const results: ReplacedDisk[] = [];
+    for (const target of targets) results.push(await replaceDisk(reader, reader.disk(point, target.disk), target.path, options));
+    return results;
+  } finally {
+    await reader.close();
+  }
+}
+
+async function replaceDisk(reader: VaultReader, disk: ManifestDisk, path: string, options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void }): Promise<ReplacedDisk> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    throw new BovedaError('DISK_NOT_FOUND', `disk "${disk.name}" cannot be replaced: ${path} does not exist`, { cause: error });
+  }
+  const isDevice = info.isBlockDevice();
+  if (!isDevice && !info.isFile()) throw new BovedaError('DISK_UNREADABLE', `${path} is not a regular file or block device`);
+  const handle = await open(path, 'r+').catch((error: unknown) => {
+    throw new BovedaError('DISK_UNREADABLE', `cannot open ${path} for writing: ${(error as Error).message}`, { cause: error });
+  });
+  const result: ReplacedDisk = { disk: disk.name, path, blocksChecked: 0, blocksWritten: 0, bytesWritten: 0 };
+  try {
+    const currentSize = isDevice ? Number.MAX_SAFE_INTEGER : info.size;
+    if (isDevice) {
+      // Block devices cannot be resized; reading past the end fails, so check the size first.
+      const probe = new Uint8Array(1);
+      if (disk.sizeBytes > 0 && (await handle.read(probe, 0, 1, disk.sizeBytes - 1)).bytesRead !== 1) {
+        throw new BovedaError('INVALID_ARGUMENT', `block device ${path} is smaller than disk "${disk.name}" (${disk.sizeBytes} bytes)`);
+      }
+    }
+    const blockSize = disk.blockSize;
+    const map = reader.mapReader(disk);
+    const pool = reader.vault.pool;
+    for await (const leaf of map.leaves()) {
+      const count = leaf.entries.length / ADDRESS_BYTES;
+      for (let start = 0; start < count; start += BATCH_BLOCKS) {
+        throwIfAborted(options.signal, `restoring disk "${disk.name}" in place`);
+        const end = Math.min(count, start + BATCH_BLOCKS);
+        const firstBlock = leaf.firstBlock + start;
+        const offset = firstBlock * blockSize;
+        const length = Math.min(disk.sizeBytes, (leaf.firstBlock + end) * blockSize) - offset;
+        const current = new Uint8Array(length);
+        const readable = Math.max(0, Math.min(length, currentSize - offset));
+        if (readable > 0) await readFully(handle, current.subarray(0, readable), offset, path);
+        const blocks: Uint8Array[] = [];
+        for (let at = 0; at < length; at += blockSize) blocks.push(current.subarray(at, Math.min(at + blockSize, length)));
+        const staged = pool.stage(blocks);
+        let currentAddresses: Uint8Array;
+        try {
+          currentAddresses = await pool.hash('block', staged);
+        } finally {
+          pool.release(staged);
+        }
+        const fetch: Array<{ index: number; address: Uint8Array }> = [];
+        for (let k = 0; k < blocks.length; k++) {
+          const wanted = leaf.entries.subarray((start + k) * ADDRESS_BYTES, (start + k + 1) * ADDRESS_BYTES);
+          const have = currentAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES);
+          result.blocksChecked++;
+          if (Buffer.compare(wanted, have) === 0) continue;
+          if (isZero(wanted)) {
+            await handle.write(new Uint8Array(blocks[k]!.length), 0, blocks[k]!.length, offset + k * blockSize);
+            result.blocksWritten++;
+            result.bytesWritten += blocks[k]!.length;
+          } else {
+            fetch.push({ index: k, address: wanted.slice() });
+          }
+        }
+        if (fetch.length > 0) {
+          const data = await reader.reader.readBlocks(fetch.map((item) => item.address), options.signal);
+          for (let i = 0; i < fetch.length; i++) {
+            await handle.write(data[i]!, 0, data[i]!.length, offset + fetch[i]!.index * blockSize);
+            result.blocksWritten++;
+            result.bytesWritten += data[i]!.length;
+          }
+        }
+        options.onProgress?.({ disk: disk.name, bytesDone: offset + length, bytesTotal: disk.sizeBytes });
+      }
+    }
+    if (!isDevice && info.size !== disk.sizeBytes) await handle.truncate(disk.sizeBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return result;
+}
+
+async function readFully(handle: FileHandle, target: Uint8Array, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < target.length) {
+    const { bytesRead } = await handle.read(target, done, target.length - done, position + done);
+    if (bytesRead === 0) throw new BovedaError('DISK_SIZE_CHANGED', `${path} ended at ${position + done} bytes while being restored`);
+    done += bytesRead;
+  }
+}
