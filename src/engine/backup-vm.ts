@@ -153,11 +153,7 @@ async function backupDisk(writer: VaultWriter, disk: BackupDiskSpec, source: Dis
   return writeDisk(writer, {
     name: disk.name,
     sizeBytes: source.sizeBytes,
-    read: async (offset, length, signal) => {
-      const target = new Uint8Array(length);
-      await source.read(offset, target, signal);
-      return target;
-    },
+    readInto: (offset, target, signal) => source.read(offset, target, signal),
   }, {
     parent: parentDisk,
     signal: options.signal,

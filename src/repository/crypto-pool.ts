@@ -55,11 +55,11 @@ export class CryptoPool {
    * with release() once no request on it is pending.
    */
   stage(blocks: readonly Uint8Array[]): StagedBlocks {
+    const adopted = adoptContiguous(blocks);
+    if (adopted) return adopted;
     let total = 0;
     for (const block of blocks) total += block.length;
-    const spareIndex = this.#spareStaging.findIndex((buffer) => buffer.byteLength >= total);
-    const data = spareIndex >= 0 ? this.#spareStaging.splice(spareIndex, 1)[0]! : new SharedArrayBuffer(total);
-    const view = new Uint8Array(data);
+    const view = this.acquireStaging(total);
     const offsets = new Uint32Array(blocks.length);
     const lengths = new Uint32Array(blocks.length);
     let at = 0;
@@ -69,7 +69,17 @@ export class CryptoPool {
       lengths[i] = block.length;
       at += block.length;
     });
-    return { data, offsets, lengths };
+    return { data: view.buffer as SharedArrayBuffer, offsets, lengths };
+  }
+
+  /**
+   * Shared memory to read disk data straight into: blocks that are consecutive views of one such
+   * buffer are staged without a copy. Hand it back through release() of the staged batch.
+   */
+  acquireStaging(byteLength: number): Uint8Array {
+    const spareIndex = this.#spareStaging.findIndex((buffer) => buffer.byteLength >= byteLength);
+    const data = spareIndex >= 0 ? this.#spareStaging.splice(spareIndex, 1)[0]! : new SharedArrayBuffer(byteLength);
+    return new Uint8Array(data, 0, byteLength);
   }
 
   release(staged: StagedBlocks): void {
@@ -125,6 +135,24 @@ export class CryptoPool {
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
+}
+
+/** Blocks laid end to end from the start of one SharedArrayBuffer are already staged. */
+function adoptContiguous(blocks: readonly Uint8Array[]): StagedBlocks | undefined {
+  if (blocks.length === 0) return undefined;
+  const data = blocks[0]!.buffer;
+  if (!(data instanceof SharedArrayBuffer)) return undefined;
+  const offsets = new Uint32Array(blocks.length);
+  const lengths = new Uint32Array(blocks.length);
+  let at = 0;
+  for (let i = 0; i < blocks.length; i++) {
+    const block = blocks[i]!;
+    if (block.buffer !== data || block.byteOffset !== at) return undefined;
+    offsets[i] = at;
+    lengths[i] = block.length;
+    at += block.length;
+  }
+  return { data, offsets, lengths };
 }
 
 function pack(blocks: readonly Uint8Array[]): { data: ArrayBuffer; lengths: Uint32Array } {

@@ -7,7 +7,9 @@ export interface DiskReadSource {
   name: string;
   sizeBytes: number;
   /** Reads `length` bytes at `offset` (the last block may be shorter than the block size). */
-  read(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  read?(offset: number, length: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Fills `target` from `offset`; preferred: data lands in shared memory the workers read without a copy. */
+  readInto?(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
 export interface WriteDiskOptions {
@@ -44,7 +46,15 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     const last = Math.min(blockCount, first + batchBlocks);
     const offset = first * blockSize;
     const length = Math.min(source.sizeBytes, last * blockSize) - offset;
-    const data = await source.read(offset, length, options.signal);
+    let data: Uint8Array;
+    if (source.readInto) {
+      data = writer.vault.pool.acquireStaging(length);
+      await source.readInto(offset, data, options.signal);
+    } else if (source.read) {
+      data = await source.read(offset, length, options.signal);
+    } else {
+      throw new TypeError(`disk source "${source.name}" has neither read nor readInto`);
+    }
     const blocks: Uint8Array[] = [];
     for (let at = 0; at < data.length; at += blockSize) blocks.push(data.subarray(at, Math.min(at + blockSize, data.length)));
     return { first, result: await writer.putBlocks(blocks, options.signal), length };
