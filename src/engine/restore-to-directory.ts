@@ -42,11 +42,26 @@ export async function restoreToDirectory(
       let done = 0;
       try {
         await handle.truncate(disk.sizeBytes);
+        // Runs of consecutive blocks go out in one writev: one system call per run, not per block.
+        let run: Uint8Array[] = [];
+        let runStart = 0;
+        let runNext = -1;
+        const flush = async () => {
+          if (run.length === 0) return;
+          await handle!.writev(run, runStart * disk.blockSize);
+          run = [];
+        };
         for await (const block of reader.readDisk(disk, { signal: options.signal })) {
-          await handle.write(block.data, 0, block.data.length, block.index * disk.blockSize);
+          if (block.index !== runNext || run.length >= 256) {
+            await flush();
+            runStart = block.index;
+          }
+          run.push(block.data);
+          runNext = block.index + 1;
           done += block.data.length;
           options.onProgress?.({ disk: disk.name, bytesDone: done, bytesTotal: disk.sizeBytes });
         }
+        await flush();
         await handle.sync();
         await handle.close();
       } catch (error) {

@@ -52,14 +52,21 @@ export class VaultReader {
     return disk;
   }
 
-  async *readDisk(disk: ManifestDisk, options: { signal?: AbortSignal; batchBlocks?: number } = {}): AsyncIterableIterator<DiskBlock> {
+  async *readDisk(disk: ManifestDisk, options: { signal?: AbortSignal; batchBlocks?: number; readAhead?: number } = {}): AsyncIterableIterator<DiskBlock> {
     const map = this.mapReader(disk);
     const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / disk.blockSize));
+    // Several batches are fetched and decrypted ahead, so every worker has work while the caller
+    // writes; the window bounds memory (readAhead × batch size).
+    const readAhead = options.readAhead ?? Math.max(4, this.vault.pool.threads * 3);
     let pending: Array<{ index: number; address: Uint8Array }> = [];
-    // One batch is read ahead while the caller consumes the previous one.
-    let ahead: Promise<DiskBlock[]> | undefined;
+    const ahead: Array<Promise<DiskBlock[]>> = [];
     const fetch = (batch: Array<{ index: number; address: Uint8Array }>) =>
       this.reader.readBlocks(batch.map((item) => item.address), options.signal).then((data) => data.map((bytes, i) => ({ index: batch[i]!.index, data: bytes })));
+    const launch = (batch: Array<{ index: number; address: Uint8Array }>) => {
+      const next = fetch(batch);
+      next.catch(() => undefined); // observed in order below
+      ahead.push(next);
+    };
     for await (const leaf of map.leaves()) {
       throwIfAborted(options.signal, 'reading a disk from the vault');
       const count = leaf.entries.length / ADDRESS_BYTES;
@@ -68,16 +75,14 @@ export class VaultReader {
         if (isZero(address)) continue;
         pending.push({ index: leaf.firstBlock + slot, address: address.slice() });
         if (pending.length >= batchBlocks) {
-          const next = fetch(pending);
-          next.catch(() => undefined);
+          launch(pending);
           pending = [];
-          if (ahead) yield* await ahead;
-          ahead = next;
+          if (ahead.length > readAhead) yield* await ahead.shift()!;
         }
       }
     }
-    if (ahead) yield* await ahead;
-    if (pending.length > 0) yield* await fetch(pending);
+    if (pending.length > 0) launch(pending);
+    while (ahead.length > 0) yield* await ahead.shift()!;
   }
 
   /** Idempotent. */
