@@ -1,11 +1,7 @@
-import { Kysely, SqliteDialect } from 'kysely';
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from '../util/index.js';
-import { catalogError, KyselyCatalogAccess } from './catalog-access.js';
-import { migrateCatalog } from './migrator.js';
-import { migrations as builtInMigrations, type Migration } from './migrations/index.js';
-import type { CatalogSchema } from './schema.js';
-import { openSqlite, runStatement, type SqliteHandle } from './sqlite-driver.js';
+import type { KyselyCatalogAccess } from './kysely-access.js';
+import type { Migration } from './migrations/migration.js';
 import { VmCatalog } from './vm-catalog.js';
 
 export interface CatalogOptions {
@@ -57,25 +53,13 @@ export class Catalog {
   }
 
   static async #open(file: string, label: string, options: CatalogOptions): Promise<Catalog> {
-    const clock = options.clock ?? systemClock;
-    let handle: SqliteHandle;
-    try {
-      handle = await openSqlite(file, { busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
-    } catch (error) {
-      throw catalogError(label, 'open it', error);
-    }
-    const db = new Kysely<CatalogSchema>({ dialect: new SqliteDialect({ database: handle }) });
-    try {
-      if (file !== ':memory:') runStatement(handle, 'pragma journal_mode = wal');
-      runStatement(handle, 'pragma foreign_keys = on');
-      runStatement(handle, 'pragma synchronous = full');
-      const version = await migrateCatalog(db as Kysely<unknown>, options.migrations ?? builtInMigrations, label, clock);
-      return new Catalog(file, version, new KyselyCatalogAccess(db, label, clock));
-    } catch (error) {
-      await db.destroy().catch(() => undefined);
-      handle.close();
-      throw catalogError(label, 'open it', error);
-    }
+    const { openCatalogDatabase } = await import('./open-database.js');
+    const { access, schemaVersion } = await openCatalogDatabase(file, label, {
+      clock: options.clock ?? systemClock,
+      busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      migrations: options.migrations,
+    });
+    return new Catalog(file, schemaVersion, access);
   }
 
   /** Closes the database (idempotent); operations afterwards fail with CATALOG_ERROR. */

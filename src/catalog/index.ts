@@ -24,13 +24,15 @@
  *   app layer's check when a disk is added (a disk may be missing later; `vm show` reports it).
  * - The catalog never touches the vault: removing a VM keeps its recovery points.
  *
- * Depends on core and util only (and on better-sqlite3 through the slice in sqlite-driver.ts).
+ * Depends on core and util only (and on Kysely, and on better-sqlite3 through the slice Kysely
+ * declares: sqlite-driver.ts).
  */
+// Nothing exported here loads Kysely or the driver: they load when a catalog is opened (so every
+// CLI command does not pay for them). The migration list is in migrations/index.ts for that reason.
 export { Catalog, DEFAULT_BUSY_TIMEOUT_MS, type CatalogOptions } from './catalog.js';
 export type { CatalogAccess } from './catalog-access.js';
-export { CATALOG_APPLICATION_ID } from './migrator.js';
-export { migrations, type Migration } from './migrations/index.js';
-export type { CatalogSchema } from './schema.js';
+export type { Migration } from './migrations/migration.js';
+export { CATALOG_APPLICATION_ID, type CatalogSchema } from './schema.js';
 export { VmCatalog } from './vm-catalog.js';
 export * from './vm-definition.js';
 export * from './vm-rules.js';

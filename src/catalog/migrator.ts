@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { BovedaError, describeError } from '../core/index.js';
 import type { Clock } from '../util/index.js';
-import { runInTransaction } from './catalog-access.js';
+import { runInTransaction } from './kysely-access.js';
+import { CATALOG_APPLICATION_ID } from './schema.js';
 import type { Migration } from './migrations/index.js';
 
 /**
@@ -17,9 +18,6 @@ import type { Migration } from './migrations/index.js';
  *   catalogs with PRAGMA application_id = CATALOG_APPLICATION_ID.
  * An up-to-date file is only read (no write lock), so opening the catalog is cheap.
  */
-
-/** "Bove" in ASCII, stored in the SQLite header of every catalog file. Never changes. */
-export const CATALOG_APPLICATION_ID = 0x426f7665;
 
 interface SchemaState {
   applicationId: number;

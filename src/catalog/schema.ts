@@ -1,6 +1,9 @@
 import type { Generated } from 'kysely';
 import type { DiskRole } from './vm-definition.js';
 
+/** "Bove" in ASCII: PRAGMA application_id of every catalog file, set by its first migration run. Never changes. */
+export const CATALOG_APPLICATION_ID = 0x426f7665;
+
 /**
  * The catalog's tables as Kysely sees them, at the latest schema version (migrations/ builds them).
  * Times are ISO-8601 UTC text; booleans would be 0/1 integers. Every table is STRICT.

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { sql } from 'kysely';
-import { CATALOG_APPLICATION_ID, Catalog, migrations, type Migration } from '../../src/catalog/index.js';
+import { CATALOG_APPLICATION_ID, Catalog, type Migration } from '../../src/catalog/index.js';
+import { migrations } from '../../src/catalog/migrations/index.js';
 import { isBovedaError } from '../../src/core/index.js';
 import { ManualClock } from '../../src/util/index.js';
 

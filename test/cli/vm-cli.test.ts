@@ -101,7 +101,7 @@ describe('boveda vm (CLI, real processes, files and data directory)', () => {
   it('prints text: add, list and show', () => {
     const add = boveda(['vm', 'add', 'db', '--disk', join(images, 'db.img')], { env: env() });
     assert.equal(add.code, 0, add.stderr);
-    assert.match(add.stdout, /Added VM db with 1 disk:\n {2}disk0 {2}os {3}\S+db\.img/);
+    assert.match(add.stdout, /Added VM db with 1 disk:\n {2}disk0 +os +\S+db\.img/);
     const list = boveda(['vm', 'list', '--data-dir', data]);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME +CREATED \(UTC\) +SCRIPTS +DISKS\ndb +\S+ +- +disk0 \(os\)\nweb +\S+ +pre\+post +disk0 \(os\), data \(data\), swap \(temp\)\n$/);

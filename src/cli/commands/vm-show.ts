@@ -32,7 +32,7 @@ export function registerVmShow(vm: Command, context: CommandContext): void {
         ...disks.map((disk) => {
           const state = !disk.exists ? 'missing' : disk.problem !== null ? 'problem' : 'ok';
           const size = disk.sizeBytes === null ? '?' : formatSize(disk.sizeBytes);
-          const notes = [disk.role === 'temp' ? 'never backed up' : '', disk.kind === 'block-device' ? 'block device' : '', disk.problem ?? ''].filter(Boolean);
+          const notes = [disk.role === 'temp' ? 'never backed up' : '', disk.kind === 'block-device' ? 'block device' : '', disk.exists ? disk.problem ?? '' : ''].filter(Boolean);
           return `  ${disk.name.padEnd(nameWidth)}  ${disk.role.padEnd(4)}  ${size.padEnd(10)}  ${state.padEnd(7)}  ${disk.path}${notes.length ? `  (${notes.join('; ')})` : ''}`;
         }),
       ]);
