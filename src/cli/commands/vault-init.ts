@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createKeyFile, initLocalVault, scryptParamsFromEnv, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE, type SlotSecret } from '../../app/index.js';
+import { createKeyFile, ensureDataDir, initLocalVault, resolveDataDir, scryptParamsFromEnv, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE, type SlotSecret } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize, parseSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
@@ -23,6 +23,8 @@ export function registerVaultInit(vault: Command, context: CommandContext): void
     .action(async (options: InitOptions) => {
       const { io } = context;
       const dir = vaultDir(options, io);
+      // The default vault lives in the data directory, which is created private (0700).
+      if (!options.vault && !io.env.BOVEDA_VAULT) await ensureDataDir(resolveDataDir(options.dataDir, io.env));
       const compressionLevel = Number(options.compressionLevel);
       if (!Number.isInteger(compressionLevel)) throw new BovedaError('INVALID_ARGUMENT', `--compression-level "${options.compressionLevel}" is not an integer`);
       let secret: SlotSecret;
