@@ -113,7 +113,7 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
       });
       let stored: ManifestDisk[];
       try {
-        stored = await Promise.all(disks.map((disk, i) => backupDisk(writer, disk, sources[i]!, parent, options)));
+        stored = await backupAllDisks(writer, disks, sources, parent, options);
         for (const source of sources) await source.checkUnchangedSize();
       } finally {
         await runPost();
@@ -122,7 +122,7 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
       const meta: PointMeta = {
         type: parent ? 'incremental' : 'full',
         consistency,
-        consistencyNote: consistency === 'application' ? null : subject.preScript || subject.postScript ? warnings.find((warning) => warning.includes('script')) ?? null : 'no pre/post scripts configured; file-system consistency needs a guest agent',
+        consistencyNote: consistencyNote(subject, consistency, warnings),
         expiresAt: options.expiresAt ? options.expiresAt.toISOString() : null,
         trigger: options.trigger ?? 'on-demand',
         warnings,
@@ -138,6 +138,33 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
     }
   } finally {
     await writer.close();
+  }
+}
+
+/**
+ * All disks in parallel. When one fails the others are cancelled and awaited, so nothing still reads
+ * or stores after the sources are closed and the VM's lock is released.
+ */
+async function backupAllDisks(writer: VaultWriter, disks: readonly BackupDiskSpec[], sources: readonly DiskSource[], parent: PointManifest | undefined, options: BackupOptions): Promise<ManifestDisk[]> {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop.abort(options.signal.reason);
+  try {
+    const results = await Promise.allSettled(disks.map(async (disk, i) => {
+      try {
+        return await backupDisk(writer, disk, sources[i]!, parent, { ...options, signal: stop.signal });
+      } catch (error) {
+        stop.abort(error);
+        throw error;
+      }
+    }));
+    // The first real failure, not the cancellations it caused in the other disks.
+    const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected').map((result) => result.reason as unknown);
+    if (failures.length > 0) throw failures.find((error) => !isBovedaError(error, 'ABORTED')) ?? failures[0];
+    return results.map((result) => (result as PromiseFulfilledResult<ManifestDisk>).value);
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -160,6 +187,14 @@ async function backupDisk(writer: VaultWriter, disk: BackupDiskSpec, source: Dis
     onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: disk.name, bytesDone, bytesTotal }),
     meta: { ...meta },
   });
+}
+
+/** Why a point is not application-consistent, in words a user can act on; null when it is. */
+function consistencyNote(subject: BackupSubject, consistency: Consistency, warnings: readonly string[]): string | null {
+  if (consistency === 'application') return null;
+  if (!subject.preScript && !subject.postScript) return 'no pre/post scripts configured; file-system consistency needs a guest agent';
+  if (!subject.preScript) return 'only a post-script is configured; application consistency needs a pre-script';
+  return warnings.find((warning) => /^(pre|post)-script failed/.test(warning)) ?? null;
 }
 
 /** The newest point of a VM, or undefined. */

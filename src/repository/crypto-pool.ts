@@ -40,6 +40,11 @@ export class CryptoPool {
         else pending.resolve(response);
       });
       worker.on('error', (error) => this.#failAll(error));
+      // A worker that dies without an error event (killed, crashed natively) must not leave its
+      // requests waiting forever.
+      worker.on('exit', (code) => {
+        if (!this.#closed) this.#failAll(new BovedaError('INTERNAL', `a crypto worker exited unexpectedly (code ${code})`));
+      });
       worker.unref();
       this.#workers.push(entry);
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { backupVm, diskMeta, listVmPoints, type BackupSubject, type DiskProgress } from '../../src/engine/index.js';
 import { measureVaultUsage, readPoint, type Vault } from '../../src/repository/index.js';
 import { SeededRandom } from '../../src/util/index.js';
@@ -416,7 +417,7 @@ describe('backupVm: concurrency and cancellation', () => {
     const running = backupVm(vault, busy, { openDisk: slow.openDisk });
     running.catch(() => undefined);
     try {
-      await started.promise;
+      await Promise.race([started.promise, running.then(() => assert.fail('the first backup ended before reading'))]);
       const error = await rejectsWith(backupVm(vault, busy), 'VM_BUSY', 'VM "busy-vm" is busy', 'a backup of VM "busy-vm" is running', `pid ${process.pid}`);
       assert.equal(error.exitCode > 0, true);
       const other = await backupVm(vault, { name: 'other-vm', disks: [{ name: 'os', path: otherPath, role: 'os' }] });
@@ -445,14 +446,30 @@ describe('backupVm: concurrency and cancellation', () => {
     await writeFile(path, randomDisk(random, 300, { zero: [17] }));
     const vm: BackupSubject = { name: 'abort-vm', disks: [{ name: 'os', path, role: 'os' }] };
     const first = await backupVm(vault, vm);
+    const countBefore = await pointCount(vault);
     await rewriteBlock(path, 0, random);
     await rewriteBlock(path, 17, random);
     const current = await rewriteBlock(path, 299, random);
 
+    // The signal fires once the second batch (blocks 64..127) is read; the first batch's read
+    // completes only after that, so its blocks reach the write session after the cancellation
+    // failed it (which must still be ABORTED, not an internal error).
     const controller = new AbortController();
-    const opened = instrumentedOpen({ clone: copyClone, afterRead: () => controller.abort() });
+    const aborted = deferred();
+    const opened = instrumentedOpen({
+      clone: copyClone,
+      afterRead: async (_source, offset) => {
+        if (offset === 64 * BLOCK) {
+          controller.abort();
+          aborted.resolve();
+        } else if (offset === 0) {
+          await aborted.promise;
+          await sleep(50);
+        }
+      },
+    });
     await rejectsWith(backupVm(vault, vm, { openDisk: opened.openDisk, signal: controller.signal }), 'ABORTED');
-    assert.equal(await pointCount(vault), 1, 'no point was written');
+    assert.equal(await pointCount(vault), countBefore, 'no point was written');
     assert.equal(opened.opened.length, 1);
     assert.ok(opened.opened[0]!.closes >= 1);
     assert.deepEqual(await cloneLeftovers(dir), []);

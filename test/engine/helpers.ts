@@ -4,7 +4,7 @@ import { copyFile, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../src/core/error-codes.js';
-import { BovedaError, isBovedaError } from '../../src/core/errors.js';
+import { isBovedaError, type BovedaError } from '../../src/core/errors.js';
 import { restoreToDirectory, type BackupOptions } from '../../src/engine/index.js';
 import { Vault, listPointIds, readPoint } from '../../src/repository/index.js';
 import { openRawDisk, isSnapshotCloneName, type DiskSource, type OpenDiskOptions } from '../../src/sources/index.js';
