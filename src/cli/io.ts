@@ -16,6 +16,11 @@ export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+/** One compact JSON object on one line: the form of every event of a streaming command (--json). */
+export function printJsonLine(io: CliIo, value: unknown): void {
+  io.stdout.write(JSON.stringify(value) + '\n');
+}
+
 export function printLines(io: CliIo, lines: string[]): void {
   io.stdout.write(lines.join('\n') + '\n');
 }

@@ -3,7 +3,7 @@ import { backupVm } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
-import { printJson, printLines } from '../io.js';
+import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
 import { addDataOptions, openVmContext, type DataCommandOptions } from '../data-options.js';
 
@@ -56,7 +56,7 @@ export function registerBackup(program: Command, context: CommandContext): void 
         progress.done();
         for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
         if (options.json) {
-          printJson(io, {
+          printJsonLine(io, {
             event: 'completed', id: point.pointId, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
             type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
             disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection })),

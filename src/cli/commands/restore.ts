@@ -3,7 +3,7 @@ import { latestPoint, readPoint, resolvePointId, restoreInPlace, restoreToDirect
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
-import { printJson, printLines } from '../io.js';
+import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
 import { addDataOptions, openDataVault, openVmContext, type DataCommandOptions } from '../data-options.js';
 
@@ -45,7 +45,7 @@ export function registerRestore(program: Command, context: CommandContext): void
           const point = await pickPoint(vault);
           const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, force: options.force === true, signal: context.signal, onProgress });
           progress.done();
-          if (options.json) printJson(io, { event: 'completed', point: point.pointId, restored });
+          if (options.json) printJsonLine(io, { event: 'completed', point: point.pointId, restored });
           else printLines(io, [`Restored recovery point ${point.pointId} (${point.createdAt}) of VM "${vmName}":`, ...restored.map((item) => `  ${item.disk} → ${item.path} (${formatSize(item.sizeBytes)})`)]);
         });
         return;
@@ -60,7 +60,7 @@ export function registerRestore(program: Command, context: CommandContext): void
         });
         const replaced = await restoreInPlace(vault, point, targets, { signal: context.signal, onProgress });
         progress.done();
-        if (options.json) printJson(io, { event: 'completed', point: point.pointId, replaced });
+        if (options.json) printJsonLine(io, { event: 'completed', point: point.pointId, replaced });
         else printLines(io, [`Replaced the disks of VM "${vmName}" with recovery point ${point.pointId} (${point.createdAt}):`, ...replaced.map((item) => `  ${item.disk} (${item.path}): ${item.blocksWritten} of ${item.blocksChecked} blocks differed, ${formatSize(item.bytesWritten)} written`)]);
       });
     });
