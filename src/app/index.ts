@@ -18,7 +18,7 @@ export * from '../engine/index.js';
 
 export {
   Vault, VaultWriter, VaultReader, writeDisk, loadPoints, readPoint, resolvePointId, deletePoint,
-  verifyVault, collectGarbage, measureVaultUsage, clearLocks, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE,
+  verifyVault, collectGarbage, measureVaultUsage, clearLocks, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE, DEFAULT_COMPRESSION_LEVEL,
 } from '../repository/index.js';
 export type { VerifyReport, GcReport, VaultUsageReport, KeySlotSummary, DiskReadSource } from '../repository/index.js';
 export type { PointManifest, ManifestDisk } from '../repository/index.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createKeyFile, ensureDataDir, initLocalVault, resolveDataDir, scryptParamsFromEnv, DEFAULT_BLOCK_SIZE, DEFAULT_PACK_SIZE, type SlotSecret } from '../../app/index.js';
+import { createKeyFile, ensureDataDir, initLocalVault, resolveDataDir, scryptParamsFromEnv, DEFAULT_BLOCK_SIZE, DEFAULT_COMPRESSION_LEVEL, DEFAULT_PACK_SIZE, type SlotSecret } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize, parseSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
@@ -17,7 +17,7 @@ export function registerVaultInit(vault: Command, context: CommandContext): void
   addVaultOptions(vault.command('init').description('create a new encrypted vault in a new or empty directory'))
     .option('--block-size <size>', 'block size, a power of two from 4KiB to 4MiB (fixed for the vault\'s life)', formatSize(DEFAULT_BLOCK_SIZE).replace(' ', ''))
     .option('--pack-size <size>', 'target size of pack files', formatSize(DEFAULT_PACK_SIZE).replace(' ', ''))
-    .option('--compression-level <n>', 'zstd level (1 fast … 19 small)', '3')
+    .option('--compression-level <n>', 'zstd level (1 fast … 19 small)', String(DEFAULT_COMPRESSION_LEVEL))
     .option('--label <text>', 'label of the first key slot', 'initial key')
     .addHelpText('after', '\nWith --key-file FILE a new random key file is created at FILE (it must not exist) and becomes the first key slot;\notherwise the passphrase comes from --passphrase-file, $BOVEDA_PASSPHRASE or a prompt.')
     .action(async (options: InitOptions) => {
