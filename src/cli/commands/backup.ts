@@ -29,7 +29,11 @@ export function expiryFrom(options: { retainDays?: string; retainUntil?: string 
     const text = /^\d{4}-\d{2}-\d{2}$/.test(options.retainUntil) ? `${options.retainUntil}T23:59:59Z`
       : /[zZ]|[+-]\d{2}:?\d{2}$/.test(options.retainUntil) ? options.retainUntil : `${options.retainUntil}Z`;
     const until = new Date(text);
-    if (Number.isNaN(until.getTime())) throw new BovedaError('INVALID_ARGUMENT', `--retain-until "${options.retainUntil}" is not a date (examples: 2027-01-31, 2027-01-31T18:00Z)`);
+    // Date() rolls a day that does not exist over (2027-02-30 → 2027-03-02): the written day must exist.
+    const written = /^\d{4}-\d{2}-\d{2}/.exec(options.retainUntil)?.[0];
+    const day = written === undefined ? null : new Date(`${written}T00:00:00Z`);
+    const noSuchDay = day !== null && (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== written);
+    if (Number.isNaN(until.getTime()) || noSuchDay) throw new BovedaError('INVALID_ARGUMENT', `--retain-until "${options.retainUntil}" is not a date (examples: 2027-01-31, 2027-01-31T18:00Z)`);
     if (until.getTime() <= now.getTime()) throw new BovedaError('INVALID_ARGUMENT', `--retain-until ${until.toISOString()} is in the past`);
     return until;
   }
