@@ -50,8 +50,9 @@ export function registerBackup(program: Command, context: CommandContext): void 
       const { io } = context;
       const waitSeconds = Number(options.wait);
       if (!(waitSeconds >= 0)) throw new BovedaError('INVALID_ARGUMENT', `--wait "${options.wait}" must be a number of seconds`);
+      // Checked before the vault is opened: a typo is reported before any passphrase prompt.
+      const expiresAt = expiryFrom(options, new Date());
       await openVmContext(options, io, vmName, async ({ vault, vm }) => {
-        const expiresAt = expiryFrom(options, vault.clock.now());
         const progress = new ProgressReporter(io, options.json === true);
         const { point, meta, cleanupProblems } = await backupVm(vault, vm, {
           expiresAt, snapshot: options.snapshot, waitMs: waitSeconds * 1000, signal: context.signal,
