@@ -11,7 +11,7 @@
  * --work      where scratch vaults go (default: a new directory under the system temp dir)
  * --json      also write every case's raw metrics and memory samples to FILE
  * --keep      keep the work directory
- * --wait-quiet S  before each case, wait up to S seconds for other processes to leave the CPUs idle
+ * --wait-quiet S  before each case (and each timed step of vs-tools), wait up to S seconds for other processes to leave the CPUs idle
  */
 import { availableParallelism, tmpdir } from 'node:os';
 import * as fs from 'node:fs/promises';
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     void cleanup().finally(() => process.exit(130));
   });
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const ctx: BenchContext = { profile: args.profile, workDir, allThreads: availableParallelism(), options: args.options, log };
+  const ctx: BenchContext = { profile: args.profile, workDir, allThreads: availableParallelism(), options: args.options, quietWaitSeconds: args.quietWait, log };
 
   const started = performance.now();
   log(`bench (${args.profile}) in ${workDir}`);

@@ -17,7 +17,7 @@ export const CHILD_FLAG = '--child-case';
 
 /** Runs one case of a series in a fresh Node process (this same script with CHILD_FLAG). */
 export async function runCaseInChild<P>(script: string, series: Series<P>, benchCase: BenchCase<P>, ctx: BenchContext): Promise<CaseResult<P>> {
-  const request: ChildRequest = { series: series.name, case: benchCase, context: { profile: ctx.profile, workDir: ctx.workDir, allThreads: ctx.allThreads, options: ctx.options } };
+  const request: ChildRequest = { series: series.name, case: benchCase, context: { profile: ctx.profile, workDir: ctx.workDir, allThreads: ctx.allThreads, options: ctx.options, quietWaitSeconds: ctx.quietWaitSeconds } };
   const started = performance.now();
   // --expose-gc lets a case measure what stays allocated after a collection (settledMemory()).
   const child = fork(script, [CHILD_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', execArgv: [...process.execArgv, '--expose-gc'] });

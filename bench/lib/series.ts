@@ -18,6 +18,8 @@ export interface BenchContext {
   allThreads: number;
   /** Series-specific options from the command line (--set key=value). */
   options: Record<string, string>;
+  /** --wait-quiet: how long a case may wait for other work to stop before a timed step (0: never waits). */
+  quietWaitSeconds?: number;
   /** Progress lines (stderr), not part of the report. */
   log(line: string): void;
 }
