@@ -57,7 +57,7 @@ export class VaultReader {
     const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / disk.blockSize));
     // Several batches are fetched and decrypted ahead, so every worker has work while the caller
     // writes; the window bounds memory (readAhead × batch size).
-    const readAhead = options.readAhead ?? Math.max(4, this.vault.pool.threads * 3);
+    const readAhead = options.readAhead ?? Math.max(8, this.vault.pool.threads * 8);
     let pending: Array<{ index: number; address: Uint8Array }> = [];
     const ahead: Array<Promise<DiskBlock[]>> = [];
     const fetch = (batch: Array<{ index: number; address: Uint8Array }>) =>

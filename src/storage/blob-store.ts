@@ -11,6 +11,9 @@
  *   A failed or aborted put leaves no visible object.
  * - Read-after-write: once put resolves, get/stat/list see the object; once delete resolves, they do not.
  * - delete is idempotent: deleting a missing key succeeds.
+ * - Stores may keep read handles open between range reads (LocalStore does): an object deleted and
+ *   re-created under the same key with other bytes by another process may still be read from its
+ *   old copy. Vault keys never change content (packs and index files are named by their hash).
  * - list(prefix) yields every object whose key starts with prefix, each once, in no promised order.
  * Error kinds (BovedaError codes): STORAGE_NOT_FOUND, STORAGE_EXISTS, STORAGE_NO_SPACE,
  * STORAGE_READ_ONLY, STORAGE_IO, ABORTED. Messages name the store and the key.

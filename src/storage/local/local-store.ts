@@ -8,6 +8,7 @@ import { isValidKey, type BlobInfo, type BlobStore, type OperationOptions } from
 import { assertValidAge, assertValidKey, assertValidRange, rangeBeyondEnd } from '../check-arguments.js';
 import { fsyncDirectory } from './fsync-directory.js';
 import { errnoOf, mapFsError } from './map-fs-error.js';
+import { ReadHandleCache } from './read-handle-cache.js';
 
 /** Directory under the root for puts in progress. Keys whose first segment is this name are refused. */
 export const localTmpDirectory = 'tmp';
@@ -40,6 +41,8 @@ export class LocalStore implements BlobStore {
   readonly #directories = new Map<string, Promise<void>>();
   /** Latest rename-fallback publish per path: they run one after another so the existence check holds. */
   readonly #renames = new Map<string, Promise<void>>();
+  /** Objects are immutable, so range reads reuse open handles (evicted on delete). */
+  readonly #reads = new ReadHandleCache();
 
   constructor(root: string, options: LocalStoreOptions = {}) {
     if (typeof root !== 'string' || root === '') {
@@ -86,17 +89,15 @@ export class LocalStore implements BlobStore {
     assertValidRange(offset, length, this.location, key);
     throwIfAborted(options.signal, `getRange of "${key}" in ${this.location}`);
     try {
-      const handle = await fs.open(path, 'r');
-      try {
-        const stats = await handle.stat();
+      return await this.#reads.use(path, async ({ handle, size, isFile }) => {
         // Opening a directory for reading succeeds on Linux; it is still not an object.
-        if (!stats.isFile()) {
+        if (!isFile) {
           throw new BovedaError('STORAGE_NOT_FOUND', `object "${key}" not found in ${this.location}`, {
             details: { location: this.location, key },
           });
         }
         // Checked before allocating, so a bogus length cannot allocate gigabytes.
-        if (offset + length > stats.size) throw rangeBeyondEnd(this.location, key, offset, length, stats.size);
+        if (offset + length > size) throw rangeBeyondEnd(this.location, key, offset, length, size);
         const bytes = new Uint8Array(length);
         let filled = 0;
         while (filled < length) {
@@ -106,9 +107,7 @@ export class LocalStore implements BlobStore {
           filled += bytesRead;
         }
         return bytes;
-      } finally {
-        await handle.close();
-      }
+      });
     } catch (error) {
       throw mapFsError(error, 'getRange', this.location, key);
     }
@@ -169,6 +168,7 @@ export class LocalStore implements BlobStore {
   async delete(key: string, options: OperationOptions = {}): Promise<void> {
     const path = this.#pathOf(key);
     throwIfAborted(options.signal, `delete of "${key}" in ${this.location}`);
+    await this.#reads.evict(path);
     try {
       try {
         await fs.unlink(path);
