@@ -4,7 +4,8 @@ import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
 import type { BlobKindName, CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
 
-const MAX_SPARE_STAGING = 64;
+/** Enough for every batch in flight (writeDisk runs 16 per disk); more would only hold memory. */
+const MAX_SPARE_STAGING = 32;
 
 type Pending = { resolve: (response: CryptoResponse) => void; reject: (error: Error) => void };
 

@@ -26,7 +26,9 @@ export class PackWriter {
   readonly #uploads = new Set<Promise<void>>();
   #failure: unknown;
 
-  constructor(vault: Vault, onStored: (pack: IndexedPack) => void, maxInFlight = 3) {
+  // Two uploads in flight overlap one fsync with filling the next pack; every extra one is a pack
+  // buffer (packSize bytes) of peak memory.
+  constructor(vault: Vault, onStored: (pack: IndexedPack) => void, maxInFlight = 2) {
     this.#vault = vault;
     this.#onStored = onStored;
     this.#maxInFlight = maxInFlight;
@@ -87,7 +89,8 @@ export class PackWriter {
     const packId = pack.hash.digest('hex');
     await this.#vault.store.put(packKey(packId), pack.bytes.subarray(0, pack.size));
     // The store has the bytes (durably, or copied): the buffer can take the next pack.
-    if (this.#spare.length < this.#maxInFlight) this.#spare.push(pack.bytes);
+    // At most one spare: with the open pack and the uploads, packSize × (maxInFlight + 1) at peak.
+    if (this.#spare.length < 1) this.#spare.push(pack.bytes);
     this.#onStored({ packId, size: pack.size, entries: pack.entries });
   }
 
