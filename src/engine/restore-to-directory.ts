@@ -5,6 +5,8 @@ import type { PointManifest } from '../repository/index.js';
 import { VaultReader, type Vault } from '../repository/index.js';
 import type { DiskProgress } from './backup-vm.js';
 
+const MAX_WRITES_IN_FLIGHT = 8;
+
 export interface RestoredDisk {
   disk: string;
   path: string;
@@ -42,14 +44,23 @@ export async function restoreToDirectory(
       let done = 0;
       try {
         await handle.truncate(disk.sizeBytes);
-        // Runs of consecutive blocks go out in one writev: one system call per run, not per block.
+        // Runs of consecutive blocks go out in one writev (one system call per run, not per block),
+        // several at a time, so writing overlaps with fetching and decrypting the next blocks.
         let run: Uint8Array[] = [];
         let runStart = 0;
         let runNext = -1;
+        const writes = new Set<Promise<void>>();
+        let writeFailure: unknown;
         const flush = async () => {
           if (run.length === 0) return;
-          await handle!.writev(run, runStart * disk.blockSize);
+          const write = handle!.writev(run, runStart * disk.blockSize).then(() => undefined, (error: unknown) => {
+            writeFailure ??= error;
+          });
           run = [];
+          writes.add(write);
+          void write.finally(() => writes.delete(write));
+          while (writes.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(writes);
+          if (writeFailure !== undefined) throw writeFailure;
         };
         for await (const block of reader.readDisk(disk, { signal: options.signal })) {
           if (block.index !== runNext || run.length >= 256) {
@@ -62,6 +73,8 @@ export async function restoreToDirectory(
           options.onProgress?.({ disk: disk.name, bytesDone: done, bytesTotal: disk.sizeBytes });
         }
         await flush();
+        await Promise.all(writes);
+        if (writeFailure !== undefined) throw writeFailure;
         await handle.sync();
         await handle.close();
       } catch (error) {
