@@ -25,14 +25,7 @@ import {
 import { openIndexFile } from '../../src/repository/vault-objects.js';
 import { LocalStore } from '../../src/storage/index.js';
 import { SeededRandom } from '../../src/util/index.js';
-
-function envInt(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name}=${text} must be a non-negative integer`);
-  return value;
-}
+import { envInt } from './env-int.js';
 
 const CASES_PER_KIND = envInt('BOVEDA_CORRUPTION_CASES', 4);
 const SEED = envInt('BOVEDA_CORRUPTION_SEED', 0xda3a6e);

@@ -23,14 +23,7 @@ import {
 import { openIndexFile, readPackTrailer, sha256Hex } from '../../src/repository/vault-objects.js';
 import { LocalStore } from '../../src/storage/index.js';
 import { SeededRandom } from '../../src/util/index.js';
-
-function envInt(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name}=${text} must be a non-negative integer`);
-  return value;
-}
+import { envInt } from './env-int.js';
 
 const RUNS = envInt('BOVEDA_CRASH_RUNS', 50);
 const SEED = envInt('BOVEDA_CRASH_SEED', 0x0b0ed4);

@@ -8,7 +8,7 @@ import { measureVaultUsage, readPoint, type Vault } from '../../src/repository/i
 import { SeededRandom } from '../../src/util/index.js';
 import {
   BLOCK, assertBytesEqual, cloneLeftovers, copyClone, createVault, deferred, instrumentedOpen, makeWorkDir, nonZeroBlocks,
-  pointCount, randomDisk, rejectsWith, restoredBytes, rewriteBlock, supportsReflink, writeAt,
+  pointCount, randomDisk, rejectsWith, restoredBytes, rewriteBlock, startHeldBackup, supportsReflink, writeAt,
 } from './helpers.js';
 
 /** A fresh work dir and vault per describe block. */
@@ -406,18 +406,8 @@ describe('backupVm: concurrency and cancellation', () => {
     await writeFile(busyPath, randomDisk(random, 4));
     await writeFile(otherPath, randomDisk(random, 4));
     const busy: BackupSubject = { name: 'busy-vm', disks: [{ name: 'os', path: busyPath, role: 'os' }] };
-    const started = deferred();
-    const gate = deferred();
-    const slow = instrumentedOpen({
-      beforeRead: async () => {
-        started.resolve();
-        await gate.promise;
-      },
-    });
-    const running = backupVm(vault, busy, { openDisk: slow.openDisk });
-    running.catch(() => undefined);
+    const { running, release } = await startHeldBackup(vault, busy);
     try {
-      await Promise.race([started.promise, running.then(() => assert.fail('the first backup ended before reading'))]);
       const error = await rejectsWith(backupVm(vault, busy), 'VM_BUSY', 'VM "busy-vm" is busy', 'a backup of VM "busy-vm" is running', `pid ${process.pid}`);
       assert.equal(error.exitCode > 0, true);
       const other = await backupVm(vault, { name: 'other-vm', disks: [{ name: 'os', path: otherPath, role: 'os' }] });
@@ -425,13 +415,13 @@ describe('backupVm: concurrency and cancellation', () => {
       // With waitMs the next backup waits for the running one and then builds on its point.
       const waiting = backupVm(vault, busy, { waitMs: 20_000 });
       waiting.catch(() => undefined);
-      setTimeout(() => gate.resolve(), 100);
+      setTimeout(release, 100);
       const first = await running;
       const next = await waiting;
       assert.equal(next.point.parentId, first.point.pointId);
       assert.equal(next.meta.type, 'incremental');
     } finally {
-      gate.resolve();
+      release();
       await running.catch(() => undefined);
     }
     assert.equal((await listVmPoints(vault, 'busy-vm')).length, 2);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../src/core/error-codes.js';
 import { isBovedaError, type BovedaError } from '../../src/core/errors.js';
-import { restoreToDirectory, type BackupOptions } from '../../src/engine/index.js';
+import { backupVm, restoreToDirectory, type BackupOptions, type BackupResult, type BackupSubject } from '../../src/engine/index.js';
 import { Vault, listPointIds, readPoint } from '../../src/repository/index.js';
 import { openRawDisk, isSnapshotCloneName, type DiskSource, type OpenDiskOptions } from '../../src/sources/index.js';
 import { reflinkClone, type CloneFile } from '../../src/sources/raw/snapshot-clone.js';
@@ -202,4 +202,23 @@ export async function restoredBytes(vault: Vault, work: string, pointId: string,
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts a backup that stops at its first disk read until release() is called: for tests of what
+ * happens while a backup of the same VM is running. Resolves once the backup holds its lock and reads.
+ */
+export async function startHeldBackup(vault: Vault, vm: BackupSubject): Promise<{ running: Promise<BackupResult>; release: () => void }> {
+  const started = deferred();
+  const gate = deferred();
+  const held = instrumentedOpen({
+    beforeRead: async () => {
+      started.resolve();
+      await gate.promise;
+    },
+  });
+  const running = backupVm(vault, vm, { openDisk: held.openDisk });
+  running.catch(() => undefined);
+  await Promise.race([started.promise, running.then(() => assert.fail('the held backup ended before reading'))]);
+  return { running, release: () => gate.resolve() };
 }

@@ -7,7 +7,7 @@ import type { PointManifest } from '../../src/format/index.js';
 import type { Vault } from '../../src/repository/index.js';
 import { SeededRandom } from '../../src/util/index.js';
 import {
-  BLOCK, assertBytesEqual, createVault, deferred, differingBlocks, instrumentedOpen, makeWorkDir, randomDisk, rejectsWith, rewriteBlock, writeAt,
+  BLOCK, assertBytesEqual, createVault, differingBlocks, makeWorkDir, randomDisk, rejectsWith, rewriteBlock, startHeldBackup, writeAt,
 } from './helpers.js';
 
 describe('restoreToDirectory', () => {
@@ -204,18 +204,8 @@ describe('restoreInPlace', () => {
   it('refuses with VM_BUSY while a backup of the same VM runs, without touching the disk', async () => {
     const { path, point, vm } = await backedUp('busy-restore-vm', 4);
     const changed = await rewriteBlock(path, 0, random);
-    const started = deferred();
-    const gate = deferred();
-    const slow = instrumentedOpen({
-      beforeRead: async () => {
-        started.resolve();
-        await gate.promise;
-      },
-    });
-    const running = backupVm(vault, vm, { openDisk: slow.openDisk });
-    running.catch(() => undefined);
+    const { running, release } = await startHeldBackup(vault, vm);
     try {
-      await Promise.race([started.promise, running.then(() => assert.fail('the backup ended before reading'))]);
       await rejectsWith(restoreInPlace(vault, point, [{ disk: 'os', path }]), 'VM_BUSY', 'VM "busy-restore-vm" is busy', 'a backup of VM "busy-restore-vm"');
       assertBytesEqual(await readFile(path), changed, 'the disk was not touched');
       // Another VM's disk can be restored meanwhile.
@@ -224,7 +214,7 @@ describe('restoreInPlace', () => {
       const [done] = await restoreInPlace(vault, other.point, [{ disk: 'os', path: other.path }]);
       assert.equal(done!.blocksWritten, 1);
     } finally {
-      gate.resolve();
+      release();
       await running.catch(() => undefined);
     }
     await running;
