@@ -109,11 +109,15 @@ export class CryptoPool {
 
   /** Plaintexts of sealed blobs; `failed[i]` is 1 where blob i did not authenticate under its address. */
   async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[]): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
-    const { data, lengths } = pack(blobs);
-    const addressCopy = addresses.slice(0, blobs.length * ADDRESS_BYTES).buffer;
-    const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, data, lengths }, [data, addressCopy]);
-    if (response.op !== 'open') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
-    return { data: unpack(response.data, response.lengths), failed: response.failed };
+    const staged = this.stage(blobs);
+    try {
+      const addressCopy = addresses.slice(0, blobs.length * ADDRESS_BYTES).buffer;
+      const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, staged }, [addressCopy]);
+      if (response.op !== 'open') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
+      return { data: unpack(response.data, response.lengths), failed: response.failed };
+    } finally {
+      this.release(staged);
+    }
   }
 
   async close(): Promise<void> {
@@ -159,20 +163,6 @@ function adoptContiguous(blocks: readonly Uint8Array[]): StagedBlocks | undefine
     at += block.length;
   }
   return { data, offsets, lengths };
-}
-
-function pack(blocks: readonly Uint8Array[]): { data: ArrayBuffer; lengths: Uint32Array } {
-  let total = 0;
-  for (const block of blocks) total += block.length;
-  const data = new Uint8Array(total);
-  const lengths = new Uint32Array(blocks.length);
-  let at = 0;
-  blocks.forEach((block, i) => {
-    data.set(block, at);
-    at += block.length;
-    lengths[i] = block.length;
-  });
-  return { data: data.buffer, lengths };
 }
 
 function unpack(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {

@@ -22,7 +22,7 @@ export interface StagedBlocks {
 export type CryptoRequest =
   | { id: number; op: 'hash'; kind: BlobKindName; staged: StagedBlocks }
   | { id: number; op: 'seal'; addresses: ArrayBuffer; staged: StagedBlocks; which: Uint32Array }
-  | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; data: ArrayBuffer; lengths: Uint32Array };
+  | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; staged: StagedBlocks };
 
 export type CryptoResponse =
   | { id: number; op: 'hash'; addresses: ArrayBuffer }

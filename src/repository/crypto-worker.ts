@@ -9,19 +9,24 @@ const setup = workerData as WorkerSetup;
 const crypto = new BlockCrypto(setup.keys, setup.compressionLevel);
 const port = parentPort!;
 
-function slices(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let at = 0;
-  for (const length of lengths) {
-    out.push(new Uint8Array(data, at, length));
-    at += length;
-  }
-  return out;
-}
-
 function stagedSlices(staged: StagedBlocks, which?: Uint32Array): Uint8Array[] {
   const indexes = which ?? staged.offsets.map((_, i) => i);
   return Array.from(indexes, (i) => new Uint8Array(staged.data, staged.offsets[i]!, staged.lengths[i]!));
+}
+
+/** Results laid end to end in one transferable buffer, with their lengths. */
+function concatenate(parts: readonly Uint8Array[]): { data: ArrayBuffer; lengths: Uint32Array } {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  const out = new Uint8Array(total);
+  const lengths = new Uint32Array(parts.length);
+  let at = 0;
+  parts.forEach((part, i) => {
+    out.set(part, at);
+    at += part.length;
+    lengths[i] = part.length;
+  });
+  return { data: out.buffer, lengths };
 }
 
 function handle(request: CryptoRequest): { response: CryptoResponse; transfer: ArrayBuffer[] } {
@@ -40,44 +45,24 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
     const addresses = new Uint8Array(request.addresses);
     const sealed: Uint8Array[] = [];
     const codecs = new Uint8Array(blocks.length);
-    let total = 0;
     blocks.forEach((block, i) => {
       const result = crypto.seal(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), block);
       sealed.push(result.sealed);
       codecs[i] = result.codec;
-      total += result.sealed.length;
     });
-    const out = new Uint8Array(total);
-    const lengths = new Uint32Array(blocks.length);
-    let at = 0;
-    sealed.forEach((item, i) => {
-      out.set(item, at);
-      at += item.length;
-      lengths[i] = item.length;
-    });
-    return { response: { id: request.id, op: 'seal', data: out.buffer, lengths, codecs }, transfer: [out.buffer] };
+    const { data, lengths } = concatenate(sealed);
+    return { response: { id: request.id, op: 'seal', data, lengths, codecs }, transfer: [data] };
   }
-  const blobs = slices(request.data, request.lengths);
+  const blobs = stagedSlices(request.staged);
   const addresses = new Uint8Array(request.addresses);
   const failed = new Uint8Array(blobs.length);
-  const plain: Uint8Array[] = [];
-  let total = 0;
-  blobs.forEach((blob, i) => {
+  const plain = blobs.map((blob, i) => {
     const data = crypto.open(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), blob, request.kind);
     if (data === undefined) failed[i] = 1;
-    const kept = data ?? new Uint8Array(0);
-    plain.push(kept);
-    total += kept.length;
+    return data ?? new Uint8Array(0);
   });
-  const out = new Uint8Array(total);
-  const lengths = new Uint32Array(blobs.length);
-  let at = 0;
-  plain.forEach((item, i) => {
-    out.set(item, at);
-    at += item.length;
-    lengths[i] = item.length;
-  });
-  return { response: { id: request.id, op: 'open', data: out.buffer, lengths, failed }, transfer: [out.buffer] };
+  const { data, lengths } = concatenate(plain);
+  return { response: { id: request.id, op: 'open', data, lengths, failed }, transfer: [data] };
 }
 
 port.on('message', (request: CryptoRequest) => {
