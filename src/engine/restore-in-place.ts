@@ -79,9 +79,11 @@ async function replaceDisk(reader: VaultReader, disk: ManifestDisk, path: string
         const firstBlock = leaf.firstBlock + start;
         const offset = firstBlock * blockSize;
         const length = Math.min(disk.sizeBytes, (leaf.firstBlock + end) * blockSize) - offset;
-        const current = new Uint8Array(length);
+        // Read straight into shared staging memory: hashed by the workers without another copy.
+        const current = pool.acquireStaging(length);
         const readable = Math.max(0, Math.min(length, currentSize - offset));
         if (readable > 0) await readFully(handle, current.subarray(0, readable), offset, path);
+        current.fill(0, readable); // past the current end of a shorter file the disk reads as zeros
         const blocks: Uint8Array[] = [];
         for (let at = 0; at < length; at += blockSize) blocks.push(current.subarray(at, Math.min(at + blockSize, length)));
         const staged = pool.stage(blocks);
