@@ -206,7 +206,8 @@ export async function latestPoint(vault: Vault, vmName: string, signal?: AbortSi
 /** A lock held on the same VM's scope becomes VM_BUSY, naming the holder. */
 export function asVmBusy(error: unknown, vmName: string): unknown {
   if (isBovedaError(error, 'VAULT_LOCKED') && error.details.scope === vmLockScope(vmName)) {
-    return new BovedaError('VM_BUSY', `VM "${vmName}" is busy: ${error.message.replace(/^.*? is busy: /, '')}`, { cause: error, details: error.details });
+    // The lock already words it for its scope: `VM "<name>" is busy: <holder> is running (…)`.
+    return new BovedaError('VM_BUSY', error.message, { cause: error, details: error.details });
   }
   return error;
 }

@@ -172,8 +172,9 @@ export class Vault {
     // No slot of this vault id opens. A slot of another id that does is either left by an
     // interrupted init (ignored) or this vault's own, under a config whose vaultId was altered:
     // then its master key authenticates the config with the slot's vault id put back.
+    const allSlots = await readKeySlots(store);
     for (const secret of secrets) {
-      for (const { record } of await readKeySlots(store)) {
+      for (const { record } of allSlots) {
         if (record.kind !== secret.kind || record.vaultId === config.vaultId) continue;
         const masterKey = await tryUnwrap(record, record.vaultId, secret);
         if (!masterKey) continue;
