@@ -1,4 +1,4 @@
-import { loadPoints, measureVaultUsage, type Vault } from '../repository/index.js';
+import { measureVaultUsageWithPoints, type Vault } from '../repository/index.js';
 import { diskMeta, pointMeta, type ChangeDetection, type Consistency, type DiskRole, type PointType } from './point-meta.js';
 
 /** One recovery point as `boveda points --json` prints it; these names are a stable contract. */
@@ -39,7 +39,7 @@ export interface PointSummary {
 
 /** Every point of a VM, oldest first, with exact accounting. */
 export async function listVmPoints(vault: Vault, vmName: string, signal?: AbortSignal): Promise<PointSummary[]> {
-  const [{ points }, usage] = await Promise.all([loadPoints(vault, signal), measureVaultUsage(vault, signal)]);
+  const { points, usage } = await measureVaultUsageWithPoints(vault, signal);
   const usageById = new Map(usage.points.map((entry) => [entry.pointId, entry]));
   return points.filter((point) => point.subject === vmName).map((point) => {
     const meta = pointMeta(point);

@@ -127,6 +127,11 @@ export interface VaultUsageReport extends VaultUsage {
 
 /** Loads the index and every manifest (under a shared lock) and computes the usage report. */
 export async function measureVaultUsage(vault: Vault, signal?: AbortSignal): Promise<VaultUsageReport> {
+  return (await measureVaultUsageWithPoints(vault, signal)).usage;
+}
+
+/** measureVaultUsage, also handing back the manifests it read, for callers that list points with their usage. */
+export async function measureVaultUsageWithPoints(vault: Vault, signal?: AbortSignal): Promise<{ usage: VaultUsageReport; points: PointManifest[] }> {
   const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: true, purpose: 'usage accounting', signal }, vault.clock);
   try {
     const index = await VaultIndex.load(vault, { signal });
@@ -143,7 +148,7 @@ export async function measureVaultUsage(vault: Vault, signal?: AbortSignal): Pro
       } else if (key.startsWith('index/')) sizes.indexBytes += size;
       else if (key.startsWith('points/')) sizes.manifestBytes += size;
     }
-    return { ...usage, ...sizes };
+    return { usage: { ...usage, ...sizes }, points };
   } finally {
     await lock.release();
   }
