@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { constants } from 'node:fs';
-import { copyFile, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ErrorCode } from '../../src/core/error-codes.js';
@@ -8,7 +7,7 @@ import { isBovedaError, type BovedaError } from '../../src/core/errors.js';
 import { backupVm, restoreToDirectory, type BackupOptions, type BackupResult, type BackupSubject } from '../../src/engine/index.js';
 import { Vault, listPointIds, readPoint } from '../../src/repository/index.js';
 import { openRawDisk, isSnapshotCloneName, type DiskSource, type OpenDiskOptions } from '../../src/sources/index.js';
-import { reflinkClone, type CloneFile } from '../../src/sources/raw/snapshot-clone.js';
+import type { CloneFile } from '../../src/sources/raw/snapshot-clone.js';
 import { LocalStore } from '../../src/storage/index.js';
 import type { Clock, SeededRandom } from '../../src/util/index.js';
 
@@ -119,22 +118,7 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve };
 }
 
-/** A clone by plain copy: runs the snapshot path (snapshot 'reflink') on file systems without reflink. */
-export const copyClone: CloneFile = (source, target) => copyFile(source, target, constants.COPYFILE_EXCL);
-
-/** Whether `dir` can hold real reflink clones. */
-export async function supportsReflink(dir: string): Promise<boolean> {
-  const scratch = await mkdtemp(join(dir, '.reflink-probe-'));
-  try {
-    await writeFile(join(scratch, 'a'), new Uint8Array(4096).fill(1));
-    await reflinkClone(join(scratch, 'a'), join(scratch, 'b'));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-}
+export { copyClone, supportsReflink } from '../sources/clone-helpers.js';
 
 /** Snapshot clones (`.<image>.boveda-snap-<hex>`) lying in `dir`. */
 export async function cloneLeftovers(dir: string): Promise<string[]> {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { constants } from 'node:fs';
 import {
-  copyFile,
   mkdir,
   mkdtemp,
   open,
@@ -26,31 +24,10 @@ import type { DiskSource, OpenDiskOptions } from '../../src/sources/disk-source.
 import { blockDeviceSize, deviceNumbers } from '../../src/sources/raw/block-device-size.js';
 import { mapDiskError } from '../../src/sources/raw/map-disk-error.js';
 import { diskSize, maxReadChunkBytes, openRawDisk, type RawDiskHooks } from '../../src/sources/raw/raw-disk-source.js';
-import { isSnapshotCloneName, reflinkClone, type CloneFile } from '../../src/sources/raw/snapshot-clone.js';
+import { isSnapshotCloneName, type CloneFile } from '../../src/sources/raw/snapshot-clone.js';
 import { runDiskSourceConformance, type MakeDisk } from '../../src/sources/testing/conformance.js';
 import { SeededRandom } from '../../src/util/seeded-random.js';
-
-/** A clone by plain copy: lets the snapshot path run where the file system has no reflink. */
-const copyClone: CloneFile = (source, target) => copyFile(source, target, constants.COPYFILE_EXCL);
-
-/** Whether `dir` can hold reflink clones (a real FICLONE, tried on a scratch file). */
-async function supportsReflink(dir: string): Promise<boolean> {
-  let scratch: string;
-  try {
-    scratch = await mkdtemp(join(dir, '.boveda-reflink-probe-'));
-  } catch {
-    return false;
-  }
-  try {
-    await writeFile(join(scratch, 'a'), new Uint8Array(4096).fill(1));
-    await reflinkClone(join(scratch, 'a'), join(scratch, 'b'));
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
-  }
-}
+import { copyClone, supportsReflink } from './clone-helpers.js';
 
 /** Disks as image files, each in a fresh directory under `base` (the directory is the artefact listing). */
 function imageDisks(base: string, openWith: (path: string, options: OpenDiskOptions) => Promise<DiskSource>): MakeDisk {
