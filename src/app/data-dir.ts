@@ -34,11 +34,14 @@ export function defaultVaultDir(dataDir: string): string {
   return join(dataDir, 'vault');
 }
 
-/** `--vault` if given, else $BOVEDA_VAULT, else the data directory's default vault; absolute. */
-export function resolveVaultDir(given: string | undefined, env: DataDirEnv, dataDir: string): string {
+/**
+ * `--vault` if given, else $BOVEDA_VAULT, else the data directory's default vault; absolute. The data
+ * directory is asked for only in the last case, so an explicit vault works without HOME or BOVEDA_DATA.
+ */
+export function resolveVaultDir(given: string | undefined, env: DataDirEnv, dataDir: () => string): string {
   if (given !== undefined && given !== '') return resolve(given);
   if (env.BOVEDA_VAULT) return resolve(env.BOVEDA_VAULT);
-  return defaultVaultDir(dataDir);
+  return defaultVaultDir(dataDir());
 }
 
 /**

@@ -24,8 +24,7 @@ export function addVaultOptions(command: Command): Command {
 
 /** --vault, else $BOVEDA_VAULT, else the data directory's default vault. */
 export function vaultDir(options: VaultCommandOptions, io: CliIo): string {
-  if (options.vault || io.env.BOVEDA_VAULT) return resolveVaultDir(options.vault, io.env, '');
-  return resolveVaultDir(undefined, io.env, resolveDataDir(options.dataDir, io.env));
+  return resolveVaultDir(options.vault, io.env, () => resolveDataDir(options.dataDir, io.env));
 }
 
 export async function readPassphraseFile(path: string): Promise<string> {
