@@ -37,6 +37,15 @@ export const errorCodes = {
   VM_BUSY: { exit: 4, summary: 'Another backup or restore of the same VM is running.' },
   RESTORE_TARGET_EXISTS: { exit: 1, summary: 'The restore target exists and --force was not given.' },
   CATALOG_ERROR: { exit: 1, summary: 'The catalog database failed (open, migration, query); the message names the file.' },
+
+  POLICY_NOT_FOUND: { exit: 1, summary: 'No backup policy of that name.' },
+  POLICY_EXISTS: { exit: 1, summary: 'A backup policy of that name already exists.' },
+  POLICY_IN_USE: { exit: 1, summary: 'The policy still protects VMs and cannot be deleted.' },
+  ALREADY_PROTECTED: { exit: 1, summary: 'The VM is already protected (or stopped or soft-deleted with data kept).' },
+  NOT_PROTECTED: { exit: 1, summary: 'The VM has no protected item (never protected, or its data was deleted).' },
+  INVALID_STATE: { exit: 1, summary: 'The protected item is not in a state that allows the action (e.g. resume of an item that is not stopped).' },
+  UNDELETE_WINDOW_PASSED: { exit: 1, summary: 'The soft-delete window is over; the data was or will be purged and cannot be undeleted.' },
+  JOB_NOT_FOUND: { exit: 1, summary: 'No job with that id.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
