@@ -17,6 +17,7 @@ export * from './crypto-pool.js';
 export * from './disk-writer.js';
 export * from './gc.js';
 export * from './points.js';
+export * from './removal-savings.js';
 export * from './vault.js';
 export * from './vault-index.js';
 export * from './vault-lock.js';
