@@ -4,6 +4,7 @@ import type { BlockIndex } from './block-index.js';
 import { BlockMapReader } from './block-map.js';
 import { BlockReader } from './block-reader.js';
 import { loadPoints } from './points.js';
+import { computeSubjectUsage, type SubjectUsage } from './subject-usage.js';
 import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
 import { VaultLock } from './vault-lock.js';
@@ -123,6 +124,8 @@ export interface VaultUsageReport extends VaultUsage {
   packCount: number;
   indexBytes: number;
   manifestBytes: number;
+  /** Per subject (VM), when asked for with `{ subjects: true }`. */
+  subjects?: SubjectUsage[];
 }
 
 /** Loads the index and every manifest (under a shared lock) and computes the usage report. */
@@ -131,13 +134,17 @@ export async function measureVaultUsage(vault: Vault, signal?: AbortSignal): Pro
 }
 
 /** measureVaultUsage, also handing back the manifests it read, for callers that list points with their usage. */
-export async function measureVaultUsageWithPoints(vault: Vault, signal?: AbortSignal): Promise<{ usage: VaultUsageReport; points: PointManifest[] }> {
+export async function measureVaultUsageWithPoints(
+  vault: Vault, signal?: AbortSignal, options: { subjects?: boolean } = {},
+): Promise<{ usage: VaultUsageReport; points: PointManifest[] }> {
   const lock = await VaultLock.acquire(vault.store, { exclusive: false, readOnly: true, purpose: 'usage accounting', signal }, vault.clock);
   try {
     const index = await VaultIndex.load(vault, { signal });
     const { points } = await loadPoints(vault, signal);
     const reader = new BlockReader(vault, index.blocks);
-    const usage = await computeUsage(points, index.blocks, (point, disk) => new BlockMapReader(point.disks[disk]!.map, (address, level, count) => reader.readPage(address, level, count)), signal);
+    const mapReader = (point: PointManifest, disk: number) => new BlockMapReader(point.disks[disk]!.map, (address, level, count) => reader.readPage(address, level, count));
+    const usage: VaultUsage & { subjects?: SubjectUsage[] } = await computeUsage(points, index.blocks, mapReader, signal);
+    if (options.subjects) usage.subjects = await computeSubjectUsage(points, index.blocks, mapReader, signal);
     const sizes = { totalStoredBytes: 0, packBytes: 0, packCount: 0, indexBytes: 0, manifestBytes: 0 };
     for await (const { key, size } of vault.store.list('', { signal })) {
       if (key.startsWith('locks/')) continue;

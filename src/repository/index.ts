@@ -18,6 +18,7 @@ export * from './disk-writer.js';
 export * from './gc.js';
 export * from './points.js';
 export * from './removal-savings.js';
+export * from './subject-usage.js';
 export * from './vault.js';
 export * from './vault-index.js';
 export * from './vault-lock.js';
