@@ -1,11 +1,17 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from '../util/index.js';
 import type { KyselyCatalogAccess } from './kysely-access.js';
+import { JobCatalog } from './job-catalog.js';
 import type { Migration } from './migrations/migration.js';
+import { PolicyCatalog } from './policy-catalog.js';
+import { ProtectedItemCatalog } from './protected-item-catalog.js';
+import { RecoveryPointCatalog } from './recovery-point-catalog.js';
+import { ScheduleCatalog } from './schedule-catalog.js';
+import { SettingsCatalog } from './settings-catalog.js';
 import { VmCatalog } from './vm-catalog.js';
 
 export interface CatalogOptions {
-  /** Timestamps (created_at, updated_at, applied_at) come from here. Default: the system clock. */
+  /** Timestamps (created_at, updated_at, applied_at, and every time a caller does not pass) come from here. Default: the system clock. */
   clock?: Clock;
   /** How long an operation waits for another process's write lock before CATALOG_ERROR. Default 5000. */
   busyTimeoutMs?: number;
@@ -16,10 +22,12 @@ export interface CatalogOptions {
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 /**
- * The catalog: Boveda's own database of what to protect and (in later issues) policies, protected
- * items, recovery points and jobs — one SQLite file shared by every Boveda process of a data dir.
+ * The catalog: Boveda's own database of what to protect, policies, protected items, the mirror of
+ * the vault's recovery points, jobs, scheduler claims and settings — one SQLite file shared by every
+ * Boveda process of a data dir.
  *
- * One public class composing role-named parts (`vms`, later `policies`, `points`, `jobs`), each
+ * One public class composing role-named parts (`vms`, `policies`, `items`, `points`, `jobs`,
+ * `schedule`, `settings`), each
  * reaching the database through the same CatalogAccess, so each part is one file and one concept.
  * open() migrates the file to the latest schema (see migrator.ts) and sets WAL mode (readers never
  * block the writer, so several processes can share the file), a busy timeout (a writer waits for
@@ -32,6 +40,12 @@ export class Catalog {
   readonly file: string;
   readonly schemaVersion: number;
   readonly vms: VmCatalog;
+  readonly policies: PolicyCatalog;
+  readonly items: ProtectedItemCatalog;
+  readonly points: RecoveryPointCatalog;
+  readonly jobs: JobCatalog;
+  readonly schedule: ScheduleCatalog;
+  readonly settings: SettingsCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -39,6 +53,12 @@ export class Catalog {
     this.schemaVersion = schemaVersion;
     this.#access = access;
     this.vms = new VmCatalog(access);
+    this.policies = new PolicyCatalog(access);
+    this.items = new ProtectedItemCatalog(access);
+    this.points = new RecoveryPointCatalog(access);
+    this.jobs = new JobCatalog(access);
+    this.schedule = new ScheduleCatalog(access);
+    this.settings = new SettingsCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */

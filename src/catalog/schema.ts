@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { JobStatus, JobTrigger, ProtectionState } from '../core/index.js';
 import type { DiskRole } from './vm-definition.js';
 
 /** "Bove" in ASCII: PRAGMA application_id of every catalog file, set by its first migration run. Never changes. */
@@ -12,6 +13,12 @@ export interface CatalogSchema {
   schema_migrations: SchemaMigrationsTable;
   vms: VmsTable;
   vm_disks: VmDisksTable;
+  policies: PoliciesTable;
+  protected_items: ProtectedItemsTable;
+  recovery_points: RecoveryPointsTable;
+  jobs: JobsTable;
+  schedule_claims: ScheduleClaimsTable;
+  settings: SettingsTable;
 }
 
 /** One row per applied migration; the highest version is the schema version of the file. */
@@ -22,7 +29,10 @@ export interface SchemaMigrationsTable {
 }
 
 export interface VmsTable {
-  /** Stable row id: later tables (protected items, recovery points, jobs) refer to a VM by it. */
+  /**
+   * Stable row id of the definition. The lifecycle tables (protected items, points, jobs) refer to a
+   * VM by NAME instead, as the vault does, so a VM removed and added again finds them again.
+   */
   id: Generated<number>;
   name: string;
   created_at: string;
@@ -42,4 +52,103 @@ export interface VmDisksTable {
   role: DiskRole;
   /** Orders the disks of a VM; unique per VM, gaps allowed (a removed disk leaves one). */
   position: number;
+}
+
+export interface PoliciesTable {
+  id: Generated<number>;
+  /** Unique, non-empty. */
+  name: string;
+  /** JSON of the PolicyDefinition without its name: { description, schedule, retention, instantRestoreDays }. */
+  definition: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProtectedItemsTable {
+  id: Generated<number>;
+  /** Unique: at most one item per VM name, whatever its state. */
+  vm_name: string;
+  /** policies.id (ON DELETE RESTRICT); null only when not 'protected' (CHECKed). */
+  policy_id: number | null;
+  state: ProtectionState;
+  protected_at: string;
+  stopped_at: string | null;
+  /** With purge_after: not null when state is 'soft-deleted' (CHECKed). */
+  soft_deleted_at: string | null;
+  purge_after: string | null;
+  state_before_delete: 'protected' | 'stopped-retain' | null;
+  /** The first successful backup: billing starts there. */
+  first_backup_at: string | null;
+  /** The latest scheduled slot claimed for this item (ISO UTC): where catch-up starts. */
+  last_slot: string | null;
+  updated_at: string;
+}
+
+/** The mirror of one recovery point of the vault (rebuilt from the vault by `catalog rebuild`). */
+export interface RecoveryPointsTable {
+  /** The vault's point id. */
+  id: string;
+  vm_name: string;
+  created_at: string;
+  parent_id: string | null;
+  type: 'full' | 'incremental';
+  trigger: JobTrigger;
+  consistency: 'application' | 'file-system' | 'crash';
+  expires_at: string | null;
+  logical_bytes: number;
+  protected_bytes: number;
+  referenced_bytes: number | null;
+  introduced_bytes: number | null;
+  unique_bytes: number | null;
+  introduced_stored_bytes: number | null;
+  unique_stored_bytes: number | null;
+  /** JSON object: the rest of the point (disks, warnings, …), as the engine describes it. */
+  meta: string;
+  /** When this row was last written from the vault. */
+  synced_at: string;
+}
+
+export interface JobsTable {
+  /** Insertion order: ties of queued_at sort by it. */
+  seq: Generated<number>;
+  /** "YYYYMMDD-HHMMSS-xxxxxx" (UTC time of queueing + random hex): unique, sortable, typeable. */
+  id: string;
+  type: string;
+  item: string | null;
+  trigger: JobTrigger;
+  status: JobStatus;
+  queued_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  bytes_done: Generated<number>;
+  bytes_total: number | null;
+  percent: number | null;
+  bytes_per_second: number | null;
+  /** JSON array of strings. */
+  warnings: Generated<string>;
+  error_code: string | null;
+  error_message: string | null;
+  /** JSON object or null. */
+  result: string | null;
+  /** 0 or 1. */
+  cancel_requested: Generated<number>;
+  slot: string | null;
+  /** "pid@host" of the process that runs (or queued) the job. */
+  owner: string | null;
+  heartbeat_at: string | null;
+}
+
+/** One row per (VM, scheduled slot) ever claimed: the primary key makes a slot run at most once. */
+export interface ScheduleClaimsTable {
+  vm_name: string;
+  slot: string;
+  job_id: string;
+  claimed_at: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  /** JSON. */
+  value: string;
+  updated_at: string;
 }

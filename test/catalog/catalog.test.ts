@@ -69,7 +69,10 @@ describe('Catalog (SQLite file, migrations, sharing)', () => {
     assert.deepEqual(rows(file, 'pragma journal_mode'), [{ journal_mode: 'wal' }]);
     assert.deepEqual(rows(file, 'pragma application_id'), [{ application_id: CATALOG_APPLICATION_ID }]);
     const tables = rows<{ name: string }>(file, "select name from sqlite_master where type = 'table' order by name").map((row) => row.name);
-    assert.deepEqual(tables, ['schema_migrations', 'vm_disks', 'vms']);
+    assert.deepEqual(tables, ['jobs', 'policies', 'protected_items', 'recovery_points', 'schedule_claims', 'schema_migrations', 'settings', 'vm_disks', 'vms']);
+    // Every table is STRICT.
+    const sqlOf = rows<{ name: string; sql: string }>(file, "select name, sql from sqlite_master where type = 'table'");
+    for (const table of sqlOf) assert.match(table.sql, /\)\s*strict$/i, table.name);
   });
 
   it('keeps data across re-opens and does not migrate twice', async () => {
@@ -109,6 +112,33 @@ describe('Catalog (SQLite file, migrations, sharing)', () => {
     assert.deepEqual(applied, [2, 3]);
     assert.deepEqual(rows(file, 'select version, name from schema_migrations order by version'), [
       { version: 1, name: 'vms' }, { version: 2, name: 'test-2' }, { version: 3, name: 'test-3' },
+    ]);
+  });
+
+  it('upgrades a version-1 catalog (VMs only) in place to the lifecycle schema, keeping its VMs', async () => {
+    const file = join(work, 'v1.db');
+    const old = await Catalog.open(file, { migrations: migrations.slice(0, 1) });
+    assert.equal(old.schemaVersion, 1);
+    await old.vms.add({ name: 'web', disks: [{ path: '/srv/web.img' }] });
+    await old.close();
+    assert.ok(!rows<{ name: string }>(file, "select name from sqlite_master where type = 'table'").some((row) => row.name === 'policies'));
+
+    const upgraded = await Catalog.open(file, { clock: new ManualClock('2026-06-01T00:00:00Z') });
+    try {
+      assert.equal(upgraded.schemaVersion, 2);
+      assert.equal((await upgraded.vms.get('web')).disks[0]!.path, '/srv/web.img');
+      await upgraded.policies.create({
+        name: 'daily', description: null, schedule: { kind: 'daily', time: '22:00', timeZone: 'UTC' },
+        retention: { dailyDays: 7, weekly: null, monthly: null, yearly: null }, instantRestoreDays: 2,
+      });
+      await upgraded.items.create('web', 'daily');
+      assert.equal((await upgraded.items.get('web')).state, 'protected');
+      assert.equal(await upgraded.settings.get('soft-delete.enabled', true), true);
+    } finally {
+      await upgraded.close();
+    }
+    assert.deepEqual(rows(file, 'select version, name, applied_at from schema_migrations order by version').slice(1), [
+      { version: 2, name: 'lifecycle', applied_at: '2026-06-01T00:00:00.000Z' },
     ]);
   });
 

@@ -1,7 +1,8 @@
 import { migration0001 } from './0001-vms.js';
+import { migration0002 } from './0002-lifecycle.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
 
 /** Every migration, in version order. Append only. */
-export const migrations: readonly Migration[] = [migration0001];
+export const migrations: readonly Migration[] = [migration0001, migration0002];
