@@ -24,7 +24,7 @@
  * - ScheduleClaim: (VM name, slot) → the scheduled backup job that runs it.
  * - Settings: JSON values by key (SOFT_DELETE_SETTING, PRICE_TABLE_SETTING).
  *
- * Invariants (vm-rules.ts is the one place that checks them):
+ * Invariants of VM definitions (vm-rules.ts is the one place that checks them):
  * - VM and disk names match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$; VM names are unique (case-sensitive).
  * - A VM has at least one disk, and at least one that is not temp; disk names and paths are unique
  *   within a VM; paths are absolute and normalized (symlinks kept as given).
@@ -34,6 +34,8 @@
  * - The catalog checks no files: whether a disk path exists and is a file or block device is the
  *   app layer's check when a disk is added (a disk may be missing later; `vm show` reports it).
  * - The catalog never touches the vault: removing a VM keeps its recovery points.
+ *
+ * Invariants of the lifecycle tables (each part checks its own, plus CHECK constraints as backstop):
  * - Protected items, points, jobs and claims refer to VMs by name, never by the VM definition: a VM
  *   removed and added again under the same name finds its item and points again.
  * - A policy that protects an item in state 'protected' cannot be deleted (POLICY_IN_USE, naming the
@@ -47,6 +49,9 @@
  * - A scheduled slot of a VM is claimed at most once, by one process, ever (primary key); the claim,
  *   its queued backup job and the item's lastSlot are written together.
  * - The points mirror holds only what the vault can give back: replaceAll swaps it whole.
+ * - Times are stored as ISO-8601 UTC text (callers may pass a Date or any ISO string).
+ * - Nothing validates policies, settings values or job results here beyond storing them as JSON:
+ *   core's rules and the app do.
  *
  * Depends on core and util only (and on Kysely, and on better-sqlite3 through the slice Kysely
  * declares: sqlite-driver.ts).
