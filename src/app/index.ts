@@ -11,7 +11,11 @@ export {
   checkVmName, checkDiskName, checkDiskRole, checkScriptTimeout, isDiskRole, planDisks,
   DEFAULT_SCRIPT_TIMEOUT_SECONDS as DEFAULT_VM_SCRIPT_TIMEOUT_SECONDS,
 } from '../catalog/index.js';
+export {
+  currentJobOwner, PRICE_TABLE_SETTING, SOFT_DELETE_SETTING,
+} from '../catalog/index.js';
 export type {
+  StoredJob, NewJob, ProtectedItemRecord, RecoveryPointRecord,
   CatalogOptions, VmDefinition, VmDiskDefinition, VmRecord, VmInput, VmChanges, DiskInput, DiskRole as VmDiskRole,
 } from '../catalog/index.js';
 export * from '../engine/index.js';
@@ -24,3 +28,13 @@ export type { VerifyReport, GcReport, VaultUsageReport, KeySlotSummary, DiskRead
 export type { PointManifest, ManifestDisk } from '../repository/index.js';
 export type { SlotSecret } from '../crypto/index.js';
 export { LocalStore } from '../storage/index.js';
+export * from './app-context.js';
+export * from './job-runner.js';
+export * from './point-records.js';
+export * from './backup-job.js';
+export * from './cleanup-service.js';
+export * from './protection-service.js';
+export * from './policy-service.js';
+export * from './usage-service.js';
+export * from './catalog-rebuild.js';
+export * from '../scheduler/index.js';

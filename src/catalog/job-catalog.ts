@@ -80,7 +80,9 @@ export class JobCatalog {
       if (job.exclusiveWith && job.exclusiveWith.length > 0 && job.item) {
         const busy = await activeRows(db, job.item, job.exclusiveWith);
         if (busy[0]) {
-          throw new BovedaError('VM_BUSY', `VM ${job.item} already has ${busy[0].type} job ${busy[0].id} ${busy[0].status === 'queued' ? 'queued' : 'in progress'}`, {
+          const owner = busy[0].owner === null ? null : parseJobOwner(busy[0].owner);
+          const where = owner ? ` (pid ${owner.pid} on ${owner.host}, since ${busy[0].started_at ?? busy[0].queued_at})` : '';
+          throw new BovedaError('VM_BUSY', `VM "${job.item}" is busy: ${busy[0].type} job ${busy[0].id} is ${busy[0].status === 'queued' ? 'queued' : 'in progress'}${where}`, {
             details: { jobId: busy[0].id },
           });
         }

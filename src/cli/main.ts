@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 import { runCli } from './program.js';
 
-// Ctrl-C cancels the running operation cleanly (locks released, partial files removed);
-// a second Ctrl-C exits at once.
+// Ctrl-C (or SIGTERM, as service managers send) cancels the running operation cleanly (locks
+// released, partial files removed, running jobs recorded as cancelled); a second one exits at once.
 const controller = new AbortController();
-process.once('SIGINT', () => {
-  controller.abort(new Error('interrupted'));
-  process.once('SIGINT', () => process.exit(130));
-});
+for (const name of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(name, () => {
+    controller.abort(new Error('interrupted'));
+    process.once(name, () => process.exit(130));
+  });
+}
 
 // A reader that goes away (`boveda points | head`) must not crash a running backup: output is
 // dropped, the work finishes and releases its locks.

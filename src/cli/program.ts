@@ -2,6 +2,15 @@ import { Command, CommanderError } from 'commander';
 import { BovedaError } from '../core/index.js';
 import type { CommandContext } from './command-context.js';
 import { registerBackup } from './commands/backup.js';
+import { registerCatalogRebuild } from './commands/catalog-rebuild.js';
+import { registerCleanup } from './commands/cleanup.js';
+import { registerJobs } from './commands/jobs.js';
+import { registerPolicy } from './commands/policy.js';
+import { registerProtection } from './commands/protection.js';
+import { registerScheduler } from './commands/scheduler.js';
+import { registerServe } from './commands/serve.js';
+import { registerSettings } from './commands/settings.js';
+import { registerUsage } from './commands/usage.js';
 import { registerPoints } from './commands/points.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVaultDeletePoint } from './commands/vault-delete-point.js';
@@ -30,7 +39,10 @@ function buildProgram(context: CommandContext): Command {
     .addHelpText('after', EXIT_CODES_HELP)
     .configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) })
     .exitOverride();
-  for (const register of [registerBackup, registerPoints, registerRestore]) register(program, context);
+  for (const register of [
+    registerBackup, registerPoints, registerRestore, registerPolicy, registerProtection, registerJobs, registerCleanup,
+    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild,
+  ]) register(program, context);
   const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
   for (const register of [
     registerVaultInit, registerVaultInfo, registerVaultKey, registerVaultPoints, registerVaultRestore,

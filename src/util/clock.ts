@@ -21,3 +21,19 @@ export class ManualClock implements Clock {
     this.#ms = new Date(time).getTime();
   }
 }
+
+/**
+ * A clock that starts at `start` and then advances with real time: what `--now TIME` runs on, so a
+ * command acts as if it ran at TIME (jobs, recovery points and retention all see that time).
+ */
+export class OffsetClock implements Clock {
+  readonly #offsetMs: number;
+  readonly #base: Clock;
+  constructor(start: Date | string | number, base: Clock = systemClock) {
+    this.#base = base;
+    this.#offsetMs = new Date(start).getTime() - base.now().getTime();
+  }
+  now(): Date {
+    return new Date(this.#base.now().getTime() + this.#offsetMs);
+  }
+}

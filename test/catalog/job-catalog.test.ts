@@ -122,7 +122,7 @@ describe('JobCatalog', () => {
 
   it('refuses a second exclusive job of the same VM (VM_BUSY naming the running one) until it ends', async () => {
     const first = await catalog.jobs.create({ type: 'backup', item: 'web', trigger: 'scheduled', exclusiveWith: ['backup', 'restore'] });
-    await assert.rejects(catalog.jobs.create({ type: 'backup', item: 'web', trigger: 'on-demand', exclusiveWith: ['backup', 'restore'] }), coded('VM_BUSY', new RegExp(`VM web already has backup job ${first.id} queued`)));
+    await assert.rejects(catalog.jobs.create({ type: 'backup', item: 'web', trigger: 'on-demand', exclusiveWith: ['backup', 'restore'] }), coded('VM_BUSY', new RegExp(`VM "web" is busy: backup job ${first.id} is queued`)));
     await catalog.jobs.start(first.id, '1@h');
     await assert.rejects(catalog.jobs.create({ type: 'restore', item: 'web', trigger: 'on-demand', exclusiveWith: ['backup', 'restore'] }), coded('VM_BUSY', /in progress/));
     await catalog.jobs.create({ type: 'backup', item: 'db', trigger: 'on-demand', exclusiveWith: ['backup'] });

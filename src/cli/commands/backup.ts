@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
-import { backupVm } from '../../app/index.js';
+import { runBackupJob } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
-import { addDataOptions, openVmContext, type DataCommandOptions } from '../data-options.js';
+import { addDataOptions, type DataCommandOptions } from '../data-options.js';
+import { withApp } from '../app-options.js';
 
 interface BackupCliOptions extends DataCommandOptions {
   retainDays?: string;
@@ -52,32 +53,37 @@ export function registerBackup(program: Command, context: CommandContext): void 
       if (!(waitSeconds >= 0)) throw new BovedaError('INVALID_ARGUMENT', `--wait "${options.wait}" must be a number of seconds`);
       // Checked before the vault is opened: a typo is reported before any passphrase prompt.
       const expiresAt = expiryFrom(options, new Date());
-      await openVmContext(options, io, vmName, async ({ vault, vm }) => {
+      const outcome = await withApp(options, io, async (app) => {
+        await app.catalog.jobs.failOrphans();
         const progress = new ProgressReporter(io, options.json === true);
-        const { point, meta, cleanupProblems } = await backupVm(vault, vm, {
-          expiresAt, snapshot: options.snapshot, waitMs: waitSeconds * 1000, signal: context.signal,
+        const run = await runBackupJob(app, vmName, {
+          trigger: 'on-demand', expiresAt, snapshot: options.snapshot, waitMs: waitSeconds * 1000, signal: context.signal,
           onProgress: ({ disk, bytesDone, bytesTotal }) => progress.update(disk, bytesDone, bytesTotal),
         });
         progress.done();
-        for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
-        if (options.json) {
-          printJsonLine(io, {
-            event: 'completed', id: point.pointId, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
-            type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
-            disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection })),
-          });
-          return;
-        }
-        const lines = [
-          `Recovery point ${point.pointId} of VM "${point.subject}" (${meta.type}, ${meta.consistency}-consistent) at ${point.createdAt}`,
-          `  expires ${meta.expiresAt ?? 'never'}${meta.expiresAt ? ' (UTC)' : ''}`,
-        ];
-        for (const disk of point.disks) {
-          lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new`);
-        }
-        for (const warning of meta.warnings) lines.push(`  warning: ${warning}`);
-        lines.push(`  took ${meta.durationSeconds} s`);
-        printLines(io, lines);
+        if (run.error) throw run.error;
+        return { ...run.value!, job: run.job };
       });
+      const { point, meta, cleanupProblems, job } = outcome;
+      for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
+      if (options.json) {
+        printJsonLine(io, {
+          event: 'completed', id: point.pointId, job: job.id, jobStatus: job.status, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
+          type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
+          disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection })),
+        });
+        return;
+      }
+      const lines = [
+        `Recovery point ${point.pointId} of VM "${point.subject}" (${meta.type}, ${meta.consistency}-consistent) at ${point.createdAt}`,
+        `  expires ${meta.expiresAt ?? 'never'}${meta.expiresAt ? ' (UTC)' : ''}`,
+        `  job ${job.id}: ${job.status}`,
+      ];
+      for (const disk of point.disks) {
+        lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new`);
+      }
+      for (const warning of meta.warnings) lines.push(`  warning: ${warning}`);
+      lines.push(`  took ${meta.durationSeconds} s`);
+      printLines(io, lines);
     });
 }

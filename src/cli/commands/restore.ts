@@ -1,11 +1,18 @@
 import type { Command } from 'commander';
-import { latestPoint, readPoint, resolvePointId, restoreInPlace, restoreToDirectory } from '../../app/index.js';
+import { latestPoint, readPoint, resolvePointId, restoreInPlace, restoreToDirectory, runNewJob, type PointManifest, type ReplacedDisk, type RestoredDisk } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
-import { addDataOptions, openDataVault, openVmContext, type DataCommandOptions } from '../data-options.js';
+import { addDataOptions, type DataCommandOptions } from '../data-options.js';
+import { withApp } from '../app-options.js';
+
+interface RestoreOutcome {
+  point: PointManifest;
+  restored: RestoredDisk[] | undefined;
+  replaced: ReplacedDisk[] | undefined;
+}
 
 interface RestoreCliOptions extends DataCommandOptions {
   point?: string;
@@ -27,41 +34,61 @@ export function registerRestore(program: Command, context: CommandContext): void
       const { io } = context;
       if ((options.to === undefined) === (options.replace !== true)) throw new BovedaError('INVALID_ARGUMENT', 'give exactly one of --to DIR or --replace');
       const progress = new ProgressReporter(io, options.json === true);
-      const onProgress = ({ disk, bytesDone, bytesTotal }: { disk: string; bytesDone: number; bytesTotal: number }) => progress.update(disk, bytesDone, bytesTotal);
       const pickPoint = async (vault: Parameters<typeof readPoint>[0]) => {
         if (options.point) {
           const point = await readPoint(vault, await resolvePointId(vault, options.point));
           if (point.subject !== vmName) throw new BovedaError('INVALID_ARGUMENT', `recovery point ${point.pointId} belongs to VM "${point.subject}", not "${vmName}"`);
           return point;
         }
-        const latest = await latestPoint(vault, vmName, context.signal);
+        const latest = await latestPoint(vault, vmName);
         if (!latest) throw new BovedaError('POINT_NOT_FOUND', `VM "${vmName}" has no recovery points`);
         return latest;
       };
-      if (options.to !== undefined) {
-        const to = options.to;
-        // From the vault alone: works for a VM whose definition (or disks) are gone.
-        await openDataVault(options, io, async (vault) => {
+      const to = options.to;
+      const outcome = await withApp(options, io, async (app) => {
+        // For --replace the VM must be defined (its disk paths); checked before any passphrase prompt.
+        const vm = to === undefined ? await app.catalog.vms.get(vmName) : undefined;
+        const run = await runNewJob<RestoreOutcome>(app.catalog, { type: 'restore', item: vmName, trigger: 'on-demand' }, async (job) => {
+          const vault = await app.vault();
           const point = await pickPoint(vault);
-          const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, force: options.force === true, signal: context.signal, onProgress });
-          progress.done();
-          if (options.json) printJsonLine(io, { event: 'completed', point: point.pointId, restored });
-          else printLines(io, [`Restored recovery point ${point.pointId} (${point.createdAt}) of VM "${vmName}":`, ...restored.map((item) => `  ${item.disk} → ${item.path} (${formatSize(item.sizeBytes)})`)]);
-        });
+          const report = (disk: string, bytesDone: number, bytesTotal: number) => {
+            progress.update(disk, bytesDone, bytesTotal);
+            totals.set(disk, [bytesDone, bytesTotal]);
+            let done = 0;
+            let total = 0;
+            for (const [d, t] of totals.values()) {
+              done += d;
+              total += t;
+            }
+            job.progress(done, total);
+          };
+          const totals = new Map<string, [number, number]>();
+          const onJobProgress = ({ disk, bytesDone, bytesTotal }: { disk: string; bytesDone: number; bytesTotal: number }) => report(disk, bytesDone, bytesTotal);
+          if (to !== undefined) {
+            // From the vault alone: works for a VM whose definition (or disks) are gone.
+            const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, force: options.force === true, signal: job.signal, onProgress: onJobProgress });
+            return { value: { point, restored, replaced: undefined }, result: { pointId: point.pointId, mode: 'new-images', directory: to, disks: restored.map((item) => item.disk) } };
+          }
+          const names = options.disk ?? point.disks.map((disk) => disk.name);
+          const targets = names.map((name) => {
+            const current = vm!.disks.find((disk) => disk.name === name);
+            if (!current) throw new BovedaError('DISK_NOT_FOUND', `VM "${vmName}" has no disk "${name}" to replace (its disks: ${vm!.disks.map((disk) => disk.name).join(', ')})`);
+            return { disk: name, path: current.path };
+          });
+          const replaced = await restoreInPlace(vault, point, targets, { signal: job.signal, onProgress: onJobProgress });
+          return { value: { point, restored: undefined, replaced }, result: { pointId: point.pointId, mode: 'replace', disks: replaced.map((item) => item.disk), bytesWritten: replaced.reduce((sum, item) => sum + item.bytesWritten, 0) } };
+        }, { signal: context.signal });
+        if (run.error) throw run.error;
+        return { ...run.value!, jobId: run.job.id };
+      });
+      progress.done();
+      const { point, restored, replaced, jobId } = outcome;
+      if (restored) {
+        if (options.json) printJsonLine(io, { event: 'completed', job: jobId, point: point.pointId, restored });
+        else printLines(io, [`Restored recovery point ${point.pointId} (${point.createdAt}) of VM "${vmName}" (job ${jobId}):`, ...restored.map((item) => `  ${item.disk} → ${item.path} (${formatSize(item.sizeBytes)})`)]);
         return;
       }
-      await openVmContext(options, io, vmName, async ({ vault, vm }) => {
-        const point = await pickPoint(vault);
-        const names = options.disk ?? point.disks.map((disk) => disk.name);
-        const targets = names.map((name) => {
-          const current = vm.disks.find((disk) => disk.name === name);
-          if (!current) throw new BovedaError('DISK_NOT_FOUND', `VM "${vmName}" has no disk "${name}" to replace (its disks: ${vm.disks.map((disk) => disk.name).join(', ')})`);
-          return { disk: name, path: current.path };
-        });
-        const replaced = await restoreInPlace(vault, point, targets, { signal: context.signal, onProgress });
-        progress.done();
-        if (options.json) printJsonLine(io, { event: 'completed', point: point.pointId, replaced });
-        else printLines(io, [`Replaced the disks of VM "${vmName}" with recovery point ${point.pointId} (${point.createdAt}):`, ...replaced.map((item) => `  ${item.disk} (${item.path}): ${item.blocksWritten} of ${item.blocksChecked} blocks differed, ${formatSize(item.bytesWritten)} written`)]);
-      });
+      if (options.json) printJsonLine(io, { event: 'completed', job: jobId, point: point.pointId, replaced });
+      else printLines(io, [`Replaced the disks of VM "${vmName}" with recovery point ${point.pointId} (${point.createdAt}) (job ${jobId}):`, ...replaced!.map((item) => `  ${item.disk} (${item.path}): ${item.blocksWritten} of ${item.blocksChecked} blocks differed, ${formatSize(item.bytesWritten)} written`)]);
     });
 }

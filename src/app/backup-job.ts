@@ -1,0 +1,61 @@
+import { BovedaError } from '../core/index.js';
+import type { StoredJob } from '../catalog/index.js';
+import { backupVm, type BackupResult, type DiskProgress } from '../engine/index.js';
+import type { AppContext } from './app-context.js';
+import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
+import { pointRecord } from './point-records.js';
+
+export interface BackupJobOptions {
+  trigger: 'on-demand' | 'scheduled';
+  expiresAt?: Date | null;
+  snapshot?: boolean;
+  waitMs?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: DiskProgress) => void;
+  onUpdate?: (job: StoredJob) => void;
+}
+
+/**
+ * One backup of a VM as a job (on demand, or the scheduled job a slot claim queued): the VM is
+ * looked up when the job runs, so a VM removed since it was protected fails the job with
+ * VM_NOT_FOUND (and nothing else happens: the slot stays claimed, no retries). On success the point
+ * is mirrored into the catalog and the item's billing starts with its first successful backup. The
+ * job's result names the point and its expiry (UTC).
+ */
+export async function runBackupJob(app: AppContext, vmName: string, options: BackupJobOptions, queued?: StoredJob): Promise<JobRunOutcome<BackupResult>> {
+  const body = async (context: Parameters<Parameters<typeof runJob<BackupResult>>[2]>[0]) => {
+    const vm = await app.catalog.vms.find(vmName);
+    if (!vm) throw new BovedaError('VM_NOT_FOUND', `no VM named "${vmName}" (removed, or never added: see "boveda vm list"); its recovery points are kept`);
+    const vault = await app.vault();
+    const done = new Map<string, DiskProgress>();
+    const outcome = await backupVm(vault, vm, {
+      trigger: options.trigger, expiresAt: options.expiresAt ?? null, snapshot: options.snapshot, waitMs: options.waitMs, signal: context.signal,
+      onProgress: (progress) => {
+        done.set(progress.disk, progress);
+        let bytesDone = 0;
+        let bytesTotal = 0;
+        for (const disk of done.values()) {
+          bytesDone += disk.bytesDone;
+          bytesTotal += disk.bytesTotal;
+        }
+        context.progress(bytesDone, bytesTotal);
+        options.onProgress?.(progress);
+      },
+    });
+    await app.catalog.points.upsert(pointRecord(outcome.point));
+    if (await app.catalog.items.find(vmName)) await app.catalog.items.markFirstBackup(vmName, outcome.point.createdAt);
+    return {
+      value: outcome,
+      warnings: [...outcome.meta.warnings, ...outcome.cleanupProblems],
+      result: {
+        pointId: outcome.point.pointId, createdAt: outcome.point.createdAt, expiresAt: outcome.meta.expiresAt,
+        type: outcome.meta.type, consistency: outcome.meta.consistency,
+      },
+    };
+  };
+  const runOptions = { signal: options.signal, onUpdate: options.onUpdate };
+  if (queued) return runJob(app.catalog, queued, body, runOptions);
+  // Waiting for a running backup happens on the vault's VM lock; without a wait, refuse at once (VM_BUSY naming the job).
+  const exclusiveWith = options.waitMs ? [] : ['backup' as const];
+  return runNewJob(app.catalog, { type: 'backup', item: vmName, trigger: options.trigger, exclusiveWith }, body, runOptions);
+}

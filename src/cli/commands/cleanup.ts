@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { runCleanup, runNewJob, type CleanupReport } from '../../app/index.js';
+import { formatSize } from '../../util/index.js';
+import { addAppOptions, addNowOption, withApp, type AppCommandOptions } from '../app-options.js';
+import type { CommandContext } from '../command-context.js';
+import { printJson, printLines } from '../io.js';
+import { collect } from './vm-options.js';
+
+interface CleanupOptions extends AppCommandOptions {
+  dryRun?: boolean;
+  vm: string[];
+}
+
+/** The text report of a cleanup (or of its dry run, or of a policy change's preview). */
+export function cleanupLines(report: CleanupReport): string[] {
+  const verb = report.dryRun ? 'would remove' : 'removed';
+  const lines = [`Cleanup at ${report.now}${report.dryRun ? ' (dry run: nothing changed)' : ''}`];
+  for (const vm of report.vms) {
+    const kept = Object.entries(vm.keptBy).map(([reason, count]) => `${count} ${reason}`).join(', ');
+    const state = vm.state === null ? 'not protected' : `${vm.state}${vm.policyName ? `, policy ${vm.policyName}` : ''}`;
+    lines.push(`  ${vm.vmName} (${state}): ${vm.points} point(s); ${verb} ${vm.remove.length}${vm.purge ? ' (purge after soft delete)' : ''}${kept ? `; kept: ${kept}` : ''}`);
+    for (const point of vm.remove) lines.push(`    ${point.id}  ${point.createdAt}  ${point.trigger}: ${point.why}`);
+  }
+  if (report.vms.length === 0) lines.push('  no recovery points in the vault');
+  lines.push(`  ${verb} ${report.removedPoints} point(s), ${report.dryRun ? 'would free' : 'freed'} ${formatSize(report.freedBytes)} of data (${formatSize(report.freedStoredBytes)} stored)`);
+  for (const vmName of report.purgedItems) lines.push(`  ${report.dryRun ? 'would purge' : 'purged'} the soft-deleted item of ${vmName}`);
+  if (report.gcDeferred) lines.push(`  note: ${report.gcDeferred}`);
+  return lines;
+}
+
+export function registerCleanup(program: Command, context: CommandContext): void {
+  addNowOption(addAppOptions(program.command('cleanup')
+    .description('remove the recovery points retention no longer keeps, free their blocks (those later points still need stay) and purge soft-deleted items past their window')))
+    .option('--dry-run', 'change nothing: show what would be removed and the bytes it would free')
+    .option('--vm <name>', 'only this VM (repeatable)', collect, [])
+    .action(async (options: CleanupOptions) => {
+      const { io } = context;
+      const vmNames = options.vm.length > 0 ? options.vm : undefined;
+      const report = await withApp(options, io, async (app) => {
+        if (options.dryRun) return runCleanup(app, { dryRun: true, vmNames, signal: context.signal });
+        const outcome = await runNewJob(app.catalog, { type: 'cleanup', item: vmNames?.length === 1 ? vmNames[0]! : null, trigger: 'on-demand' }, async (job) => {
+          const value = await runCleanup(app, { vmNames, signal: job.signal });
+          return {
+            value,
+            warnings: value.gcDeferred ? [value.gcDeferred] : [],
+            result: { removedPoints: value.removedPoints, freedBytes: value.freedBytes, freedStoredBytes: value.freedStoredBytes, purgedItems: value.purgedItems },
+          };
+        }, { signal: context.signal });
+        if (outcome.error) throw outcome.error;
+        return { ...outcome.value!, jobId: outcome.job.id };
+      });
+      if (options.json) return printJson(io, report);
+      printLines(io, cleanupLines(report));
+    });
+}
