@@ -136,3 +136,26 @@ export function applyPolicyFlags(base: PolicyDefinition, flags: PolicyFlags): Po
   if (flags.instantRestoreDays !== undefined) policy.instantRestoreDays = wholeNumber('--instant-restore-days', flags.instantRestoreDays);
   return policy;
 }
+
+/** The flag that sets a policy field, to name it in errors (checkPolicy names the field). */
+const FLAG_OF_FIELD: Array<[RegExp, string]> = [
+  [/^schedule\.(time|windowStart)$/, '--at'],
+  [/^schedule\.timeZone$/, '--time-zone'],
+  [/^schedule\.days/, '--days'],
+  [/^schedule\.everyHours$/, '--every-hours'],
+  [/^schedule\.windowHours$/, '--window-hours'],
+  [/^retention\.dailyDays$/, '--keep-daily'],
+  [/^retention\.weekly/, '--keep-weekly'],
+  [/^retention\.monthly/, '--keep-monthly'],
+  [/^retention\.yearly/, '--keep-yearly'],
+  [/^instantRestoreDays$/, '--instant-restore-days'],
+  [/^description$/, '--description'],
+];
+
+/** Adds the flag to a checkPolicy error ("… must be 7..9999, got 3 (--keep-daily)"). */
+export function withPolicyFlag(error: unknown): unknown {
+  if (!(error instanceof BovedaError) || error.code !== 'INVALID_ARGUMENT') return error;
+  const field = error.details.field;
+  const flag = typeof field === 'string' ? FLAG_OF_FIELD.find(([pattern]) => pattern.test(field))?.[1] : undefined;
+  return flag ? new BovedaError('INVALID_ARGUMENT', `${error.message} (${flag})`, { cause: error, details: error.details }) : error;
+}
