@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { verifyVault } from '../../app/index.js';
+import { runNewJob, verifyVault } from '../../app/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines } from '../io.js';
-import { addVaultOptions, withVault, type VaultCommandOptions } from '../vault-options.js';
+import { addVaultOptions, type VaultCommandOptions } from '../vault-options.js';
+import { withApp } from '../app-options.js';
 
 export const DAMAGE_EXIT_CODE = 3;
 
@@ -12,8 +13,17 @@ export function registerVaultVerify(vault: Command, context: CommandContext): vo
     .option('--read-data', 'also read and authenticate every stored byte')
     .action(async (options: VaultCommandOptions & { readData?: boolean }) => {
       const { io } = context;
-      await withVault(options, io, async (opened) => {
-        const report = await verifyVault(opened, { readData: options.readData === true, signal: context.signal });
+      // Recorded as a job in the data directory's catalog (the vault itself may be any --vault).
+      await withApp(options, io, async (app) => {
+        const run = await runNewJob(app.catalog, { type: 'verify', item: null, trigger: 'on-demand' }, async (job) => {
+          const value = await verifyVault(await app.vault(), { readData: options.readData === true, signal: job.signal });
+          return {
+            value, warnings: value.ok ? [] : [`${value.problems.length} damaged object(s) found`],
+            result: { ok: value.ok, points: value.points, packs: value.packs, readData: value.readData, problems: value.problems.length, bytesChecked: value.bytesChecked },
+          };
+        }, { signal: context.signal });
+        if (run.error) throw run.error;
+        const report = run.value!;
         if (!report.ok) context.setExitCode(DAMAGE_EXIT_CODE);
         if (options.json) return printJson(io, report);
         const lines = [
