@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BovedaError, WEEKDAYS, type MonthAnchor, type PolicyDefinition, type Schedule, type Weekday } from '../core/index.js';
+import { BovedaError, WEEKDAYS, isBovedaError, type MonthAnchor, type PolicyDefinition, type Schedule, type Weekday } from '../core/index.js';
 
 /** The policy flags `policy create` and `policy update` share; only given ones change the policy. */
 export interface PolicyFlags {
@@ -135,4 +135,24 @@ export function applyPolicyFlags(base: PolicyDefinition, flags: PolicyFlags): Po
   }
   if (flags.instantRestoreDays !== undefined) policy.instantRestoreDays = wholeNumber('--instant-restore-days', flags.instantRestoreDays);
   return policy;
+}
+
+/** The flag that sets each policy field checkPolicy may refuse. */
+const FIELD_FLAGS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^retention\.dailyDays$/, '--keep-daily'], [/^retention\.weekly\b/, '--keep-weekly'], [/^retention\.monthly\b/, '--keep-monthly'],
+  [/^retention\.yearly\b/, '--keep-yearly'], [/^schedule\.(time|windowStart)$/, '--at'], [/^schedule\.timeZone$/, '--time-zone'],
+  [/^schedule\.everyHours$/, '--every-hours'], [/^schedule\.windowHours$/, '--window-hours'], [/^schedule\.days\b/, '--days'],
+  [/^instantRestoreDays$/, '--instant-restore-days'], [/^description$/, '--description'],
+];
+
+/**
+ * A policy check names the field at fault ("retention.dailyDays must be …"); on the command line
+ * the user typed a flag, so the message names it too: "retention.dailyDays (--keep-daily) must be …".
+ */
+export function withFlagName(error: unknown): unknown {
+  if (!isBovedaError(error, 'INVALID_ARGUMENT')) return error;
+  const field = error.details.field;
+  const flag = typeof field === 'string' ? FIELD_FLAGS.find(([pattern]) => pattern.test(field))?.[1] : undefined;
+  if (flag === undefined || !error.message.includes(`${field} must`)) return error;
+  return new BovedaError('INVALID_ARGUMENT', error.message.replace(`${field} must`, `${field} (${flag}) must`), { details: { ...error.details, flag }, cause: error });
 }
