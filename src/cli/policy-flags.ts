@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { BovedaError, WEEKDAYS, type MonthAnchor, type PolicyDefinition, type Schedule, type Weekday } from '../core/index.js';
+import { BovedaError, WEEKDAYS, isBovedaError, type MonthAnchor, type PolicyDefinition, type Schedule, type Weekday } from '../core/index.js';
 
 /** The policy flags `policy create` and `policy update` share; only given ones change the policy. */
 export interface PolicyFlags {
@@ -137,25 +137,22 @@ export function applyPolicyFlags(base: PolicyDefinition, flags: PolicyFlags): Po
   return policy;
 }
 
-/** The flag that sets a policy field, to name it in errors (checkPolicy names the field). */
-const FLAG_OF_FIELD: Array<[RegExp, string]> = [
-  [/^schedule\.(time|windowStart)$/, '--at'],
-  [/^schedule\.timeZone$/, '--time-zone'],
-  [/^schedule\.days/, '--days'],
-  [/^schedule\.everyHours$/, '--every-hours'],
-  [/^schedule\.windowHours$/, '--window-hours'],
-  [/^retention\.dailyDays$/, '--keep-daily'],
-  [/^retention\.weekly/, '--keep-weekly'],
-  [/^retention\.monthly/, '--keep-monthly'],
-  [/^retention\.yearly/, '--keep-yearly'],
-  [/^instantRestoreDays$/, '--instant-restore-days'],
-  [/^description$/, '--description'],
+/** The flag that sets each policy field checkPolicy may refuse. */
+const FIELD_FLAGS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^retention\.dailyDays$/, '--keep-daily'], [/^retention\.weekly\b/, '--keep-weekly'], [/^retention\.monthly\b/, '--keep-monthly'],
+  [/^retention\.yearly\b/, '--keep-yearly'], [/^schedule\.(time|windowStart)$/, '--at'], [/^schedule\.timeZone$/, '--time-zone'],
+  [/^schedule\.everyHours$/, '--every-hours'], [/^schedule\.windowHours$/, '--window-hours'], [/^schedule\.days\b/, '--days'],
+  [/^instantRestoreDays$/, '--instant-restore-days'], [/^description$/, '--description'],
 ];
 
-/** Adds the flag to a checkPolicy error ("… must be 7..9999, got 3 (--keep-daily)"). */
-export function withPolicyFlag(error: unknown): unknown {
-  if (!(error instanceof BovedaError) || error.code !== 'INVALID_ARGUMENT') return error;
+/**
+ * A policy check names the field at fault ("retention.dailyDays must be …"); on the command line
+ * the user typed a flag, so the message names it too: "retention.dailyDays (--keep-daily) must be …".
+ */
+export function withFlagName(error: unknown): unknown {
+  if (!isBovedaError(error, 'INVALID_ARGUMENT')) return error;
   const field = error.details.field;
-  const flag = typeof field === 'string' ? FLAG_OF_FIELD.find(([pattern]) => pattern.test(field))?.[1] : undefined;
-  return flag ? new BovedaError('INVALID_ARGUMENT', `${error.message} (${flag})`, { cause: error, details: error.details }) : error;
+  const flag = typeof field === 'string' ? FIELD_FLAGS.find(([pattern]) => pattern.test(field))?.[1] : undefined;
+  if (flag === undefined || !error.message.includes(`${field} must`)) return error;
+  return new BovedaError('INVALID_ARGUMENT', error.message.replace(`${field} must`, `${field} (${flag}) must`), { details: { ...error.details, flag }, cause: error });
 }

@@ -6,9 +6,10 @@ import type { CommandContext } from '../command-context.js';
 import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
 import { addDataOptions, type DataCommandOptions } from '../data-options.js';
-import { withApp } from '../app-options.js';
+import { addNowOption, commandClock, withApp } from '../app-options.js';
 
 interface BackupCliOptions extends DataCommandOptions {
+  now?: string;
   retainDays?: string;
   retainUntil?: string;
   snapshot: boolean;
@@ -42,18 +43,20 @@ export function expiryFrom(options: { retainDays?: string; retainUntil?: string 
 }
 
 export function registerBackup(program: Command, context: CommandContext): void {
-  addDataOptions(program.command('backup').argument('<vm>', 'the VM to back up').description('back up a VM now: full the first time, then only the blocks that changed'))
+  addNowOption(addDataOptions(program.command('backup').argument('<vm>', 'the VM to back up').description('back up a VM now: full the first time, then only the blocks that changed'))
     .option('--retain-days <n>', 'keep this recovery point for N days (UTC); default: never expires')
     .option('--retain-until <date>', 'keep this recovery point until DATE (UTC), e.g. 2027-01-31')
     .option('--no-snapshot', 'read disks in place instead of from a reflink clone')
-    .option('--wait <seconds>', 'wait this long if another backup of the VM is running', '0')
+    .option('--wait <seconds>', 'wait this long if another backup of the VM is running', '0'))
     .action(async (vmName: string, options: BackupCliOptions) => {
       const { io } = context;
       const waitSeconds = Number(options.wait);
       if (!(waitSeconds >= 0)) throw new BovedaError('INVALID_ARGUMENT', `--wait "${options.wait}" must be a number of seconds`);
       // Checked before the vault is opened: a typo is reported before any passphrase prompt.
-      const expiresAt = expiryFrom(options, new Date());
+      expiryFrom(options, commandClock(options.now).now());
       const outcome = await withApp(options, io, async (app) => {
+        // The expiry counts from the command's clock (--now included), as the point's time does.
+        const expiresAt = expiryFrom(options, app.clock.now());
         await app.catalog.jobs.failOrphans();
         const progress = new ProgressReporter(io, options.json === true);
         const run = await runBackupJob(app, vmName, {

@@ -4,7 +4,7 @@ import { defaultPolicy, describeRetention, describeSchedule, type PolicyDefiniti
 import { addAppOptions, addNowOption, withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines } from '../io.js';
-import { addPolicyFlags, applyPolicyFlags, withPolicyFlag, type PolicyFlags } from '../policy-flags.js';
+import { addPolicyFlags, applyPolicyFlags, withFlagName, type PolicyFlags } from '../policy-flags.js';
 import { cleanupLines } from './cleanup.js';
 
 type PolicyOptions = AppCommandOptions & PolicyFlags & { dryRun?: boolean };
@@ -31,9 +31,8 @@ export function registerPolicy(program: Command, context: CommandContext): void 
   addPolicyFlags(addAppOptions(policy.command('create').argument('<name>', 'policy name')
     .description('create a policy (defaults: daily at 02:00 UTC; daily points 30 days, weekly 12 weeks, monthly 12 months; instant restore 2 days)')))
     .action(async (name: string, options: PolicyOptions) => {
-      const created = await withApp(options, io, (app) => createPolicy(app, applyPolicyFlags({ ...defaultPolicy(name), description: null }, options))).catch((error: unknown) => {
-        throw withPolicyFlag(error);
-      });
+      const created = await withApp(options, io, (app) => createPolicy(app, applyPolicyFlags({ ...defaultPolicy(name), description: null }, options)))
+        .catch((error: unknown) => { throw withFlagName(error); });
       if (options.json) return printJson(io, policyJson(created, []));
       printLines(io, ['Created:', ...policyLines(created, [])]);
     });
@@ -60,9 +59,7 @@ export function registerPolicy(program: Command, context: CommandContext): void 
       const outcome = await withApp(options, io, async (app) => {
         const current = await app.catalog.policies.get(name);
         return updatePolicy(app, applyPolicyFlags(current, options), { dryRun: options.dryRun, signal: context.signal });
-      }).catch((error: unknown) => {
-        throw withPolicyFlag(error);
-      });
+      }).catch((error: unknown) => { throw withFlagName(error); });
       if (options.json) return printJson(io, { policy: policyJson(outcome.policy), preview: outcome.preview });
       const lines = [options.dryRun ? 'Would change to (dry run, nothing changed):' : 'Updated:', ...policyLines(outcome.policy, outcome.preview?.vms.map((vm) => vm.vmName) ?? [])];
       if (outcome.preview) lines.push('', ...cleanupLines(outcome.preview));

@@ -63,10 +63,11 @@ export function registerScheduler(program: Command, context: CommandContext): vo
         const ids = tick.entries.flatMap((entry) => (entry.jobId ? [entry.jobId] : []));
         return { report: tick, jobs: await Promise.all(ids.map((id) => app.catalog.jobs.get(id))) };
       });
+      // The exit status says whether a backup failed, whatever the output format (cron and scripts rely on it).
+      if (jobs.some((job) => job.status === 'failed')) context.setExitCode(1);
       if (options.json) return printJson(io, { now: report.now, entries: report.entries, jobs, orphansFailed: report.orphansFailed.map((job) => job.id) });
       const lines = tickLines(report);
       for (const job of jobs) lines.push(`  job ${job.id} (${job.item}): ${job.status}${job.error ? ` — ${job.error.message} [${job.error.code}]` : ''}`);
       printLines(io, lines);
-      if (jobs.some((job) => job.status === 'failed')) context.setExitCode(1);
     });
 }
