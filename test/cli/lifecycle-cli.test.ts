@@ -503,6 +503,8 @@ describe('boveda lifecycle: stop protection, soft delete, a deleted VM', () => {
     assert.equal(lab.usage().totals.billedVms, 0);
     assert.deepEqual(lab.tick(jan(4)).entries, [], 'no backups while soft-deleted');
     failed(lab.h.run(['resume', 'fin', '--json']), 1, 'INVALID_STATE', /soft-deleted.*undelete/);
+    // As in the seeds, soft-deleted data is restored only after undelete.
+    failed(lab.h.run(['restore', 'fin', '--to', join(lab.dir, 'soft-deleted-restore'), '--json']), 1, 'INVALID_STATE', /soft-deleted.*undelete/);
 
     // P1 and P2 are past their 7 days, but nothing of a soft-deleted item is cleaned.
     const kept = lab.cleanup(jan(16, '03:00:00'));

@@ -48,6 +48,11 @@ export function registerRestore(program: Command, context: CommandContext): void
       const outcome = await withApp(options, io, async (app) => {
         // For --replace the VM must be defined (its disk paths); checked before any passphrase prompt.
         const vm = to === undefined ? await app.catalog.vms.get(vmName) : undefined;
+        // As in the seeds: soft-deleted data is restorable only after undelete.
+        const item = await app.catalog.items.find(vmName);
+        if (item?.state === 'soft-deleted') {
+          throw new BovedaError('INVALID_STATE', `VM ${vmName} is soft-deleted (until ${item.purgeAfter}): "boveda undelete ${vmName}" first, then restore`, { details: { state: item.state } });
+        }
         const run = await runNewJob<RestoreOutcome>(app.catalog, { type: 'restore', item: vmName, trigger: 'on-demand' }, async (job) => {
           const vault = await app.vault();
           const point = await pickPoint(vault);
