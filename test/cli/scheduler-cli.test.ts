@@ -280,4 +280,93 @@ describe('boveda scheduler, serve and jobs (CLI, real processes)', () => {
     for (const job of all) assertCompleted(job);
     for (const vm of vms) assert.equal(points(h, vm).length, 1);
   });
+
+  it('serve runs a due backup and logs it; on SIGTERM a running backup ends cancelled: no point, no lock, exit 0', async () => {
+    const h = await scenario('serve', { fast: false, slow: true }, [['four', '--every-hours', '4', '--at', '00:00']]);
+    const protectedAt = new Date(Date.now() - 5 * HOUR).toISOString();
+    for (const vm of ['fast', 'slow']) h.ok(['protect', vm, '--policy', 'four', '--now', protectedAt]);
+    const marker = join(work, 'serve-slow');
+    const serve = h.start(['serve', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '60' });
+    await waitFor(() => existsSync(`${marker}-slow`), 'the slow backup in its pre-script', serve);
+    await waitFor(() => jobs(h, '--vm', 'fast').some((job) => job.status !== 'in-progress' && job.status !== 'queued'), 'the fast backup to end', serve);
+    const fast = jobs(h, '--vm', 'fast')[0]!;
+    assertCompleted(fast);
+    assert.equal(points(h, 'fast').length, 1);
+    const running = jobs(h, '--vm', 'slow');
+    assert.deepEqual(running.map((job) => [job.status, job.trigger, job.owner]), [['in-progress', 'scheduled', `${serve.child.pid}@${hostname()}`]]);
+
+    const sent = Date.now();
+    serve.child.kill('SIGTERM');
+    const run = ok(await serve.done);
+    assert.ok(Date.now() - sent < 15_000, 'the sleeping pre-script is not waited for');
+    const log = events(run.stdout);
+    assert.deepEqual(log.map((event) => event.event).filter((event) => event !== 'tick'), ['started', 'stopping', 'stopped']);
+    assert.equal(log[0]!.pid, serve.child.pid);
+    assert.deepEqual(startedIn(run.stdout).map((entry) => [entry.vmName, entry.jobId]).sort(), [['fast', fast.id], ['slow', running[0]!.id]]);
+    const cancelled = h.json<JobJson>(['job', 'show', running[0]!.id]);
+    assert.deepEqual([cancelled.status, cancelled.error?.code, cancelled.result], ['cancelled', 'ABORTED', null]);
+    assert.deepEqual(points(h, 'slow'), []);
+    assert.deepEqual(await locks(h), []);
+  });
+
+  it('a killed serve leaves an in-progress job that the next jobs/tick fails, naming the dead pid', async () => {
+    const h = await scenario('killed', { slow: true }, [['four', '--every-hours', '4', '--at', '00:00']]);
+    h.ok(['protect', 'slow', '--policy', 'four', '--now', new Date(Date.now() - 5 * HOUR).toISOString()]);
+    const marker = join(work, 'killed-slow');
+    const serve = h.start(['serve', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '5' });
+    await waitFor(() => existsSync(`${marker}-slow`), 'the slow backup in its pre-script', serve);
+    serve.child.kill('SIGKILL');
+    const run = await serve.done;
+    assert.equal(run.signal, 'SIGKILL');
+    const pid = serve.child.pid!;
+    const [job] = jobs(h);
+    assert.equal(job!.status, 'failed');
+    assert.deepEqual(job!.error, { code: 'INTERNAL', message: `the process running the job (pid ${pid} on ${hostname()}) died` });
+    assert.match(job!.endedAt!, ISO_UTC);
+    // Its slot was claimed: the next tick does not run it again, and finds no orphan left.
+    const next = tick(h, null, '--spread-minutes', '0');
+    assert.deepEqual([next.entries, next.orphansFailed], [[], []]);
+    assert.deepEqual(points(h, 'slow'), []);
+  });
+
+  it('job cancel from another process stops a running on-demand backup (exit 130, cancelled, no point); the scheduler waits for it meanwhile', async () => {
+    const h = await scenario('cancel', { slow: true }, [['four', '--every-hours', '4', '--at', '00:00']]);
+    h.ok(['protect', 'slow', '--policy', 'four', '--now', new Date(Date.now() - 5 * HOUR).toISOString()]);
+    const marker = join(work, 'cancel-slow');
+    const backup = h.start(['backup', 'slow'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '60' });
+    await waitFor(() => existsSync(`${marker}-slow`), 'the backup in its pre-script', backup);
+    const [running] = jobs(h, '--status', 'in-progress');
+    assert.deepEqual([running!.item, running!.trigger, running!.type], ['slow', 'on-demand', 'backup']);
+    // A backup of the VM is running: the scheduled one waits for a later tick.
+    const busy = tick(h, null, '--spread-minutes', '0');
+    assert.deepEqual(busy.entries.map((entry) => [entry.vmName, entry.outcome]), [['slow', 'busy']]);
+
+    const sent = Date.now();
+    const cancel = ok(h.run(['job', 'cancel', running!.id.slice(0, 19)]));
+    assert.equal(cancel.stdout, `Cancel requested for job ${running!.id}; it stops shortly.\n`);
+    const run = await backup.done;
+    assert.equal(run.code, 130, run.stdout + run.stderr);
+    assert.match(run.stderr, /cancelled.*\[ABORTED\]/);
+    assert.ok(Date.now() - sent < 15_000, 'the backup stops within seconds');
+    const cancelled = h.json<JobJson>(['job', 'show', running!.id]);
+    assert.deepEqual([cancelled.status, cancelled.cancelRequested, cancelled.error?.code, cancelled.result], ['cancelled', true, 'ABORTED', null]);
+    assert.deepEqual(points(h, 'slow'), []);
+    assert.deepEqual(await locks(h), []);
+
+    // Now the scheduled backup runs, once.
+    const next = tick(h, null, '--spread-minutes', '0');
+    assert.deepEqual(next.entries.map((entry) => [entry.vmName, entry.outcome]), [['slow', 'started']]);
+    assertCompleted(next.jobs[0]!);
+    assert.deepEqual(tick(h, null, '--spread-minutes', '0').entries, []);
+    assert.deepEqual(points(h, 'slow').map((point) => point.trigger), ['scheduled']);
+
+    failed(h.run(['job', 'cancel', running!.id, '--json']), 1, 'INVALID_STATE', new RegExp(`job ${running!.id} already ended \\(cancelled\\) and cannot be cancelled`));
+    failed(h.run(['job', 'cancel', next.jobs[0]!.id, '--json']), 1, 'INVALID_STATE', /already ended \(completed(-with-warnings)?\) and cannot be cancelled/);
+    failed(h.run(['job', 'cancel', '19990101-000000-abcdef', '--json']), 1, 'JOB_NOT_FOUND', /no job with id "19990101-000000-abcdef"/);
+    failed(h.run(['job', 'show', 'nope', '--json']), 1, 'JOB_NOT_FOUND', /no job with id "nope" or an id starting with it/);
+    const prefix = running!.id.slice(0, 2);
+    assert.ok(next.jobs[0]!.id.startsWith(prefix));
+    failed(h.run(['job', 'cancel', prefix, '--json']), 2, 'INVALID_ARGUMENT', new RegExp(`job id prefix "${prefix}" is ambiguous: it matches `));
+    assert.equal(h.json<JobJson>(['job', 'show', next.jobs[0]!.id]).status, next.jobs[0]!.status, 'nothing changed');
+  });
 });
