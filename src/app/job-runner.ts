@@ -117,7 +117,12 @@ export async function runJob<T>(
   }
   if (latest !== null && failure === undefined) {
     const done = latest as { bytesDone: number; bytesTotal: number | null };
-    await catalog.jobs.progress(job.id, { bytesDone: done.bytesDone, bytesTotal: done.bytesTotal, percent: done.bytesTotal ? 100 : null }).catch(() => undefined);
+    // The rate over the whole transfer: a job shorter than pollMs has no other rate recorded.
+    const elapsed = (Date.now() - firstProgressAt) / 1000;
+    await catalog.jobs.progress(job.id, {
+      bytesDone: done.bytesDone, bytesTotal: done.bytesTotal, percent: done.bytesTotal ? 100 : null,
+      bytesPerSecond: Math.round(done.bytesDone / Math.max(elapsed, 0.001)),
+    }).catch(() => undefined);
   }
   const jobError: JobError | null = failure ? { code: failure.code, message: failure.message } : null;
   const status = failure === undefined ? 'completed' : failure.code === 'ABORTED' ? 'cancelled' : 'failed';

@@ -68,7 +68,7 @@ export { currentJobOwner, isJobOwnerAlive, parseJobOwner } from './job-owner.js'
 export { PolicyCatalog } from './policy-catalog.js';
 export { ProtectedItemCatalog, type ProtectedItemChanges, type ProtectedItemRecord } from './protected-item-catalog.js';
 export { RecoveryPointCatalog, type RecoveryPointRecord, type VmPointTotals } from './recovery-point-catalog.js';
-export { ScheduleCatalog, type ScheduleClaim } from './schedule-catalog.js';
+export { ScheduleCatalog, type ClaimAttempt, type ClaimOptions, type ScheduleClaim } from './schedule-catalog.js';
 export { PRICE_TABLE_SETTING, SettingsCatalog, SOFT_DELETE_SETTING } from './settings-catalog.js';
 export { VmCatalog } from './vm-catalog.js';
 export * from './vm-definition.js';

@@ -1,7 +1,25 @@
-import { BovedaError } from '../core/index.js';
+import { BovedaError, type JobType } from '../core/index.js';
 import type { CatalogAccess } from './catalog-access.js';
 import { checkName, isoTime, type TimeInput } from './catalog-values.js';
 import { insertJob, type StoredJob } from './job-catalog.js';
+
+/** What tryClaim did: claimed (the queued job), or why not. */
+export type ClaimAttempt =
+  | { outcome: 'claimed'; job: StoredJob }
+  | { outcome: 'claimed-elsewhere' }
+  /** The item has a queued or in-progress job of an exclusive type (jobId names it). */
+  | { outcome: 'busy'; jobId: string }
+  /** maxScheduledBackups scheduled backups are queued or in progress already. */
+  | { outcome: 'limit' };
+
+export interface ClaimOptions {
+  owner?: string | null;
+  at?: TimeInput;
+  /** Not claimed ('busy') while the item has a queued or in-progress job of one of these types. */
+  exclusiveWith?: readonly JobType[];
+  /** Not claimed ('limit') while this many scheduled backup jobs are queued or in progress (any item, any process). */
+  maxScheduledBackups?: number;
+}
 
 export interface ScheduleClaim {
   vmName: string;
@@ -31,22 +49,44 @@ export class ScheduleCatalog {
    * INVALID_STATE when the item is not 'protected' (stopped or soft-deleted items get no backups).
    */
   async claim(vmName: string, slot: TimeInput, options: { owner?: string | null; at?: TimeInput } = {}): Promise<StoredJob | null> {
+    const attempt = await this.tryClaim(vmName, slot, options);
+    return attempt.outcome === 'claimed' ? attempt.job : null;
+  }
+
+  /**
+   * claim, with the scheduler's conditions checked in the same write transaction as the claim: the
+   * item must have no exclusive job running (`exclusiveWith`) and fewer than `maxScheduledBackups`
+   * scheduled backups may be queued or running. Checking them before the claim instead would let two
+   * processes (or an on-demand backup queued meanwhile) both pass the check: two backups of one VM
+   * at once, or twice the limit.
+   */
+  async tryClaim(vmName: string, slot: TimeInput, options: ClaimOptions = {}): Promise<ClaimAttempt> {
     checkName(vmName, 'VM name');
     const clock = this.#access.clock;
     const slotIso = isoTime(slot, clock, 'slot');
     const at = isoTime(options.at, clock, 'claim time');
-    return this.#access.write(`claim slot ${slotIso} of VM ${vmName}`, async (db) => {
+    return this.#access.write(`claim slot ${slotIso} of VM ${vmName}`, async (db): Promise<ClaimAttempt> => {
       const item = await db.selectFrom('protected_items').select(['id', 'state', 'last_slot']).where('vm_name', '=', vmName).executeTakeFirst();
       if (!item) throw new BovedaError('NOT_PROTECTED', `VM ${vmName} is not protected (no protected item; see "boveda protect")`);
       if (item.state !== 'protected') throw new BovedaError('INVALID_STATE', `the protected item of VM ${vmName} is ${item.state}: no scheduled backups`, { details: { state: item.state } });
       const taken = await db.selectFrom('schedule_claims').select('job_id').where('vm_name', '=', vmName).where('slot', '=', slotIso).executeTakeFirst();
-      if (taken) return null;
+      if (taken) return { outcome: 'claimed-elsewhere' };
+      if (options.exclusiveWith && options.exclusiveWith.length > 0) {
+        const busy = await db.selectFrom('jobs').select('id').where('item', '=', vmName).where('status', 'in', ['queued', 'in-progress'])
+          .where('type', 'in', [...options.exclusiveWith]).limit(1).executeTakeFirst();
+        if (busy) return { outcome: 'busy', jobId: busy.id };
+      }
+      if (options.maxScheduledBackups !== undefined) {
+        const { count } = await db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('count'))
+          .where('type', '=', 'backup').where('trigger', '=', 'scheduled').where('status', 'in', ['queued', 'in-progress']).executeTakeFirstOrThrow();
+        if (Number(count) >= options.maxScheduledBackups) return { outcome: 'limit' };
+      }
       const job = await insertJob(db, { type: 'backup', item: vmName, trigger: 'scheduled', slot: slotIso, owner: options.owner ?? null }, at, clock);
       await db.insertInto('schedule_claims').values({ vm_name: vmName, slot: slotIso, job_id: job.id, claimed_at: at }).execute();
       if (item.last_slot === null || item.last_slot < slotIso) {
         await db.updateTable('protected_items').set({ last_slot: slotIso, updated_at: at }).where('id', '=', item.id).execute();
       }
-      return job;
+      return { outcome: 'claimed', job };
     });
   }
 

@@ -1,6 +1,9 @@
 import { dueSlot, isBovedaError, spreadOffsetMs, type Schedule } from '../core/index.js';
-import { currentJobOwner, type Catalog, type StoredJob } from '../catalog/index.js';
+import { currentJobOwner, DEFAULT_JOB_STALE_MS, type Catalog, type ClaimAttempt, type StoredJob } from '../catalog/index.js';
 import type { Clock } from '../util/index.js';
+
+/** A scheduled backup waits (next tick) while the VM has a backup, scheduled or on demand, queued or running. */
+const EXCLUSIVE_WITH_BACKUP = ['backup'] as const;
 
 /** Runs a claimed scheduled backup job to its end (the app layer's backup job); must not throw for a failed backup. */
 export type ScheduledBackupHandler = (job: StoredJob, signal: AbortSignal) => Promise<unknown>;
@@ -13,6 +16,13 @@ export interface SchedulerOptions {
   maxConcurrentBackups?: number;
   /** VMs sharing a start time start spread over this window, each at a fixed offset (default 10 min). */
   spreadWindowMs?: number;
+  /**
+   * failOrphans at each tick fails in-progress jobs whose heartbeat is older than this (default: the
+   * catalog's). A scheduler on a shifted clock (`--now`) passes Infinity: other processes' heartbeats
+   * are on the real clock, so their age means nothing to it (it would fail live jobs); it still fails
+   * the jobs of dead processes.
+   */
+  orphanStaleAfterMs?: number;
 }
 
 /** What one tick decided for each protected item with a due slot. */
@@ -21,7 +31,7 @@ export interface TickEntry {
   slot: string;
   /** slot + the VM's spread offset: not started before. */
   startAt: string;
-  outcome: 'started' | 'waiting-for-spread' | 'busy' | 'limit' | 'claimed-elsewhere' | 'not-protected';
+  outcome: 'started' | 'waiting-for-spread' | 'busy' | 'limit' | 'claimed-elsewhere' | 'not-protected' | 'stopping';
   jobId?: string;
 }
 
@@ -51,18 +61,17 @@ export class Scheduler {
   #ticking: Promise<TickReport> | undefined;
 
   constructor(options: SchedulerOptions) {
-    this.#options = { maxConcurrentBackups: 2, spreadWindowMs: 10 * 60_000, ...options };
+    this.#options = { maxConcurrentBackups: 2, spreadWindowMs: 10 * 60_000, orphanStaleAfterMs: DEFAULT_JOB_STALE_MS, ...options };
   }
 
   /** One pass. Jobs it starts keep running after it returns (see report.running). */
   async tick(now: Date = this.#options.clock.now()): Promise<TickReport> {
     const { catalog } = this.#options;
-    const orphansFailed = await catalog.jobs.failOrphans({ at: now });
+    const orphansFailed = await catalog.jobs.failOrphans({ at: now, staleAfterMs: this.#options.orphanStaleAfterMs });
     const items = await catalog.items.list({ states: ['protected'] });
     const policies = new Map((await catalog.policies.list()).map((policy) => [policy.name, policy]));
     const entries: TickEntry[] = [];
     const started: Promise<unknown>[] = [];
-    let running = (await catalog.jobs.list({ status: 'in-progress', type: 'backup' })).filter((job) => job.trigger === 'scheduled').length;
     for (const item of items) {
       const policy = item.policyName === null ? undefined : policies.get(item.policyName);
       if (!policy) continue;
@@ -74,17 +83,18 @@ export class Scheduler {
       const entry: TickEntry = { vmName: item.vmName, slot: slot.toISOString(), startAt: startAt.toISOString(), outcome: 'waiting-for-spread' };
       entries.push(entry);
       if (startAt.getTime() > now.getTime()) continue;
-      if ((await catalog.jobs.running(item.vmName, 'backup')).length > 0) {
-        entry.outcome = 'busy';
+      // A stopping scheduler claims nothing more: a claimed slot is never run again.
+      if (this.#controller.signal.aborted) {
+        entry.outcome = 'stopping';
         continue;
       }
-      if (running >= this.#options.maxConcurrentBackups) {
-        entry.outcome = 'limit';
-        continue;
-      }
-      let job: StoredJob | null;
+      let attempt: ClaimAttempt;
       try {
-        job = await catalog.schedule.claim(item.vmName, slot, { owner: currentJobOwner(), at: now });
+        // Busy and limit are checked in the claim's transaction: checked before it, two processes
+        // (or an on-demand backup queued meanwhile) could both pass.
+        attempt = await catalog.schedule.tryClaim(item.vmName, slot, {
+          owner: currentJobOwner(), at: now, exclusiveWith: EXCLUSIVE_WITH_BACKUP, maxScheduledBackups: this.#options.maxConcurrentBackups,
+        });
       } catch (error) {
         // Stopped or deleted between the list and the claim: no backup.
         if (isBovedaError(error, 'INVALID_STATE') || isBovedaError(error, 'NOT_PROTECTED')) {
@@ -93,13 +103,13 @@ export class Scheduler {
         }
         throw error;
       }
-      if (job === null) {
-        entry.outcome = 'claimed-elsewhere';
+      if (attempt.outcome !== 'claimed') {
+        entry.outcome = attempt.outcome;
         continue;
       }
+      const job = attempt.job;
       entry.outcome = 'started';
       entry.jobId = job.id;
-      running++;
       const run = this.#options.runBackup(job, this.#controller.signal).catch(() => undefined);
       this.#running.add(run);
       void run.finally(() => this.#running.delete(run));
@@ -124,8 +134,9 @@ export class Scheduler {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#ticking?.catch(() => undefined);
+    // Abort first: a tick under way then claims no more slots (a claimed slot is never run again).
     this.#controller.abort();
+    await this.#ticking?.catch(() => undefined);
     await Promise.allSettled([...this.#running]);
   }
 

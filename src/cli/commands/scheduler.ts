@@ -23,9 +23,11 @@ export function nonNegativeNumber(flag: string, value: string): number {
 }
 
 /** The scheduler of a data directory, running backups as jobs on this process. */
-export function createScheduler(app: AppContext, options: { maxConcurrent: number; spreadMinutes: number }, signal: AbortSignal): Scheduler {
+export function createScheduler(app: AppContext, options: { maxConcurrent: number; spreadMinutes: number; shiftedClock?: boolean }, signal: AbortSignal): Scheduler {
   return new Scheduler({
     catalog: app.catalog, clock: app.clock, maxConcurrentBackups: options.maxConcurrent, spreadWindowMs: options.spreadMinutes * 60_000,
+    // On a --now clock, the heartbeats of processes on the real clock cannot be judged stale.
+    ...(options.shiftedClock ? { orphanStaleAfterMs: Infinity } : {}),
     runBackup: (job, stop) => runBackupJob(app, job.item!, { trigger: 'scheduled', signal: AbortSignal.any([stop, signal]) }, job),
   });
 }
@@ -42,6 +44,7 @@ export function tickLines(report: TickReport): string[] {
       'limit': 'concurrent backup limit reached: next tick',
       'claimed-elsewhere': 'claimed by another process',
       'not-protected': 'no longer protected',
+      'stopping': 'the scheduler is stopping: not started',
     }[entry.outcome];
     lines.push(`  ${entry.vmName}: slot ${entry.slot}: ${what}`);
   }
@@ -56,7 +59,10 @@ export function registerScheduler(program: Command, context: CommandContext): vo
     .option('--spread-minutes <n>', 'spread VMs sharing a start time over this many minutes', '10')
     .action(async (options: TickOptions) => {
       const { io } = context;
-      const settings = { maxConcurrent: positiveInteger('--max-concurrent', options.maxConcurrent, 64), spreadMinutes: nonNegativeNumber('--spread-minutes', options.spreadMinutes) };
+      const settings = {
+        maxConcurrent: positiveInteger('--max-concurrent', options.maxConcurrent, 64), spreadMinutes: nonNegativeNumber('--spread-minutes', options.spreadMinutes),
+        shiftedClock: options.now !== undefined,
+      };
       const { report, jobs } = await withApp(options, io, async (app) => {
         const tick = await createScheduler(app, settings, context.signal).tick();
         await Promise.allSettled(tick.running);
