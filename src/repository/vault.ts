@@ -230,6 +230,7 @@ export class Vault {
   async close(): Promise<void> {
     await this.#pool?.close();
     this.#pool = undefined;
+    await this.store.close?.();
   }
 }
 

@@ -35,6 +35,11 @@ export interface BlobStore {
    * and returns how many it removed. Stores without such leftovers return 0.
    */
   sweepPartials(olderThanMs: number, options?: OperationOptions): Promise<number>;
+  /**
+   * Releases what the store keeps open (e.g. cached read handles); idempotent. The store stays
+   * usable (it reopens on demand): close is about not leaking file descriptors, not a state.
+   */
+  close?(): Promise<void>;
 }
 
 export interface BlobInfo {

@@ -54,6 +54,11 @@ export class LocalStore implements BlobStore {
     this.#publishMode = options.publish ?? 'link';
   }
 
+  /** Closes the cached read handles (a dropped store would otherwise leave them to the garbage collector). */
+  async close(): Promise<void> {
+    await this.#reads.clear();
+  }
+
   async put(key: string, data: Uint8Array, options: OperationOptions = {}): Promise<void> {
     const path = this.#pathOf(key);
     throwIfAborted(options.signal, `put of "${key}" in ${this.location}`);

@@ -80,6 +80,17 @@ export function runBlobStoreConformance(name: string, makeStore: MakeStore): voi
         assert.equal(await store.stat('packs/aa/1/deeper'), undefined);
       }));
 
+    it('close (optional) releases what the store holds open, is idempotent, and leaves it usable', () =>
+      withStore(async (store) => {
+        const data = random(8, 10_000);
+        await store.put('packs/closing', data);
+        assert.deepEqual(await store.getRange('packs/closing', 10, 20), data.subarray(10, 30));
+        await store.close?.();
+        await store.close?.();
+        assert.deepEqual(await store.getRange('packs/closing', 100, 5), data.subarray(100, 105));
+        assert.deepEqual(await store.get('packs/closing'), data);
+      }));
+
     it('getRange returns exactly the requested bytes', () =>
       withStore(async (store) => {
         const data = random(7, 100_000);

@@ -182,6 +182,10 @@ export class FaultyStore implements BlobStore {
     }
   }
 
+  async close(): Promise<void> {
+    await this.#inner.close?.();
+  }
+
   async sweepPartials(olderThanMs: number, options?: OperationOptions): Promise<number> {
     this.#enter('sweepPartials', '', options);
     return this.#inner.sweepPartials(olderThanMs, options);

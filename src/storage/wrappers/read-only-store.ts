@@ -48,6 +48,10 @@ export class ReadOnlyStore implements BlobStore {
     throw this.#refuse('sweep partial objects', undefined);
   }
 
+  async close(): Promise<void> {
+    await this.#inner.close?.();
+  }
+
   #refuse(action: string, key: string | undefined): BovedaError {
     return new BovedaError('STORAGE_READ_ONLY', `cannot ${action} in ${this.location}: the store is opened read-only`, {
       details: { location: this.location, key },
