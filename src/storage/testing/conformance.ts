@@ -19,6 +19,7 @@ export function runBlobStoreConformance(name: string, makeStore: MakeStore): voi
     try {
       await test(store);
     } finally {
+      await store.close?.();
       await cleanup();
     }
   };
