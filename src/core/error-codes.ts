@@ -46,6 +46,12 @@ export const errorCodes = {
   INVALID_STATE: { exit: 1, summary: 'The protected item is not in a state that allows the action (e.g. resume of an item that is not stopped).' },
   UNDELETE_WINDOW_PASSED: { exit: 1, summary: 'The soft-delete window is over; the data was or will be purged and cannot be undeleted.' },
   JOB_NOT_FOUND: { exit: 1, summary: 'No job with that id.' },
+
+  QEMU_UNREACHABLE: { exit: 1, summary: 'A QEMU endpoint (QMP monitor, guest agent or NBD server socket) cannot be reached, or closed the connection.' },
+  QEMU_PROTOCOL: { exit: 1, summary: 'A QEMU endpoint sent something malformed, unexpected or oversized; the connection is dropped.' },
+  QEMU_TIMEOUT: { exit: 1, summary: 'A QEMU endpoint did not answer in time.' },
+  QMP_COMMAND_FAILED: { exit: 1, summary: 'QEMU (QMP) or the guest agent answered a command with an error; the message names the command and carries QEMU\'s class and description.' },
+  NBD_REQUEST_FAILED: { exit: 1, summary: 'The NBD server answered a request or option with an error; the message names the export, the request and the error.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
