@@ -4,8 +4,8 @@ import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
 import type { BlobKindName, CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
 
-/** Enough for every batch in flight (writeDisk runs 16 per disk); more would only hold memory. */
-const MAX_SPARE_STAGING = 32;
+/** Enough for every batch in flight (writeDisk runs 8 per disk, each with an input and an output buffer); more would only hold memory. */
+const MAX_SPARE_STAGING = 16;
 
 const STAGING_GRANULE = 256 * 1024;
 

@@ -93,7 +93,8 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
   const addresses = new Uint8Array(request.addresses);
   const failed = new Uint8Array(count);
   const lengths = new Uint32Array(count);
-  let out = new Uint8Array(request.capacity);
+  // Not zero-filled: every byte handed back is written below (the unused tail is cut off).
+  let out = new Uint8Array(Buffer.allocUnsafeSlow(request.capacity).buffer as ArrayBuffer, 0, request.capacity);
   let at = 0;
   // Exactly the plaintext's size at the end of what is written so far (grown only when the caller's
   // capacity was short).

@@ -54,10 +54,12 @@ export class VaultReader {
 
   async *readDisk(disk: ManifestDisk, options: { signal?: AbortSignal; batchBlocks?: number; readAhead?: number } = {}): AsyncIterableIterator<DiskBlock> {
     const map = this.mapReader(disk);
-    const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / disk.blockSize));
+    // 4 MiB batches: per batch there is a worker message, a few pack reads and (for a restore) a
+    // write, so larger batches mean fewer wake-ups of the worker and I/O threads.
+    const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((4 * 1024 * 1024) / disk.blockSize));
     // Several batches are fetched and decrypted ahead, so every worker has work while the caller
     // writes; the window bounds memory (readAhead × batch size).
-    const readAhead = options.readAhead ?? Math.max(8, this.vault.pool.threads * 8);
+    const readAhead = options.readAhead ?? Math.max(4, this.vault.pool.threads * 2);
     let pending: Array<{ index: number; address: Uint8Array }> = [];
     const ahead: Array<Promise<DiskBlock[]>> = [];
     const fetch = (batch: Array<{ index: number; address: Uint8Array }>) =>
