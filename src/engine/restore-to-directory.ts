@@ -63,6 +63,7 @@ export async function restoreToDirectory(
         let writeFailure: unknown;
         let unsynced = 0;
         let syncing: Promise<void> | undefined;
+        let batchWrites: Array<Promise<void>> = [];
         const flush = async () => {
           if (run.length === 0) return;
           let bytes = 0;
@@ -82,20 +83,30 @@ export async function restoreToDirectory(
             writeFailure ??= error;
           });
           run = [];
+          batchWrites.push(write);
           writes.add(write);
           void write.finally(() => writes.delete(write));
           while (writes.size >= MAX_WRITES_IN_FLIGHT) await Promise.race(writes);
           if (writeFailure !== undefined) throw writeFailure;
         };
-        for await (const block of reader.readDisk(disk, { signal: options.signal })) {
-          if (block.index !== runNext || run.length >= 256) {
-            await flush();
-            runStart = block.index;
+        // Batches come in reused shared memory: a run never spans two batches, and a batch's memory
+        // goes back once the writes of its blocks have ended.
+        for await (const batch of reader.readDiskBatches(disk, { signal: options.signal })) {
+          for (const block of batch.blocks) {
+            if (block.index !== runNext || run.length >= 256) {
+              await flush();
+              runStart = block.index;
+            }
+            run.push(block.data);
+            runNext = block.index + 1;
+            done += block.data.length;
+            options.onProgress?.({ disk: disk.name, bytesDone: done, bytesTotal: disk.sizeBytes });
           }
-          run.push(block.data);
-          runNext = block.index + 1;
-          done += block.data.length;
-          options.onProgress?.({ disk: disk.name, bytesDone: done, bytesTotal: disk.sizeBytes });
+          await flush();
+          runNext = -1;
+          const issued = batchWrites;
+          batchWrites = [];
+          void Promise.allSettled(issued).then(() => batch.release());
         }
         await flush();
         await Promise.all(writes);

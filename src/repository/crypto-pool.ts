@@ -4,8 +4,13 @@ import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
 import type { BlobKindName, CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
 
-/** Enough for every batch in flight (writeDisk runs 8 per disk, each with an input and an output buffer); more would only hold memory. */
-const MAX_SPARE_STAGING = 16;
+/**
+ * Spare buffers kept for reuse. A buffer is only ever spare after having been in use, so this does
+ * not raise peak memory; it must exceed what is in use at once (writeDisk: 12 batches per disk,
+ * each with an input and an output buffer; several disks run at once), or buffers given back are
+ * dropped and new ones allocated, which holds memory until garbage collection.
+ */
+const MAX_SPARE_STAGING = 64;
 
 const STAGING_GRANULE = 256 * 1024;
 
@@ -139,9 +144,11 @@ export class CryptoPool {
    * Plaintexts of sealed blobs, laid end to end in one buffer; `failed[i]` is 1 where blob i did not
    * authenticate under its address (or, with `verify`, the default, did not hash to it). `rawLengths`
    * (from the index) size the output in one allocation. Callers that read blocks to use them, not
-   * to check them, pass verify false: see BlockCrypto.openInto for why the AEAD suffices.
+   * to check them, pass verify false: see BlockCrypto.openInto for why the AEAD suffices. With
+   * `into` (shared memory of at least the raw lengths' sum) the plaintexts are written there
+   * instead of into a new buffer.
    */
-  async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[], options: { rawLengths?: ArrayLike<number>; verify?: boolean } = {}): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
+  async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[], options: { rawLengths?: ArrayLike<number>; verify?: boolean; into?: SharedArrayBuffer } = {}): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
     const staged = this.stage(blobs);
     try {
       const addressCopy = addresses.slice(0, blobs.length * ADDRESS_BYTES).buffer;
@@ -149,9 +156,9 @@ export class CryptoPool {
       // Capped: a wrong size only costs the worker a larger buffer (it grows the output when short).
       if (options.rawLengths) for (let i = 0; i < blobs.length; i++) capacity += Math.min(options.rawLengths[i]!, MAX_RAW_LENGTH_HINT);
       else for (const blob of blobs) capacity += blob.length * 4;
-      const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, staged, capacity, verify: options.verify ?? true }, [addressCopy]);
+      const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, staged, capacity, verify: options.verify ?? true, out: options.into ?? null }, [addressCopy]);
       if (response.op !== 'open') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
-      return { data: unpack(response.data, response.lengths), failed: response.failed };
+      return { data: unpack(response.data ?? options.into!, response.lengths), failed: response.failed };
     } finally {
       this.release(staged);
     }
@@ -202,7 +209,7 @@ function adoptContiguous(blocks: readonly Uint8Array[]): StagedBlocks | undefine
   return { data, offsets, lengths };
 }
 
-function unpack(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+function unpack(data: ArrayBufferLike, lengths: Uint32Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   let at = 0;
   for (const length of lengths) {

@@ -39,14 +39,16 @@ export type CryptoRequest =
    */
   | { id: number; op: 'store'; staged: StagedBlocks; parent: ArrayBuffer | null; out: SharedArrayBuffer }
   /**
-   * Plaintexts laid end to end in one new buffer of `capacity` bytes. With `verify`, each plaintext
+   * Plaintexts laid end to end in `out` when given and large enough, else in one new buffer of
+   * `capacity` bytes. With `verify`, each plaintext
    * is hashed again and compared with its address (vault verify); restores rely on the AEAD alone.
    */
-  | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; staged: StagedBlocks; capacity: number; verify: boolean };
+  | { id: number; op: 'open'; kind: BlobKindName; addresses: ArrayBuffer; staged: StagedBlocks; capacity: number; verify: boolean; out: SharedArrayBuffer | null };
 
 export type CryptoResponse =
   | { id: number; op: 'hash'; addresses: ArrayBuffer }
   | { id: number; op: 'seal'; data: ArrayBuffer; lengths: Uint32Array; codecs: Uint8Array }
   | { id: number; op: 'store'; addresses: ArrayBuffer; state: Uint8Array; offsets: Uint32Array; lengths: Uint32Array }
-  | { id: number; op: 'open'; data: ArrayBuffer; lengths: Uint32Array; failed: Uint8Array }
+  /** `data` null: the plaintexts are in the request's `out`, from its start. */
+  | { id: number; op: 'open'; data: ArrayBuffer | null; lengths: Uint32Array; failed: Uint8Array }
   | { id: number; op: 'error'; message: string };

@@ -94,7 +94,8 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
   const failed = new Uint8Array(count);
   const lengths = new Uint32Array(count);
   // Not zero-filled: every byte handed back is written below (the unused tail is cut off).
-  let out = new Uint8Array(Buffer.allocUnsafeSlow(request.capacity).buffer as ArrayBuffer, 0, request.capacity);
+  const shared = request.out && request.out.byteLength >= request.capacity ? new Uint8Array(request.out) : undefined;
+  let out: Uint8Array = shared ?? new Uint8Array(Buffer.allocUnsafeSlow(request.capacity).buffer as ArrayBuffer, 0, request.capacity);
   let at = 0;
   // Exactly the plaintext's size at the end of what is written so far (grown only when the caller's
   // capacity was short).
@@ -117,8 +118,9 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
     lengths[i] = length;
     at += length;
   }
+  if (out === shared) return { response: { id: request.id, op: 'open', data: null, lengths, failed }, transfer: [] };
   // The plaintexts fill `capacity` exactly when every blob opened and the caller sized it from the index.
-  const data = at === out.length ? out.buffer : out.slice(0, at).buffer;
+  const data = at === out.length && !(out.buffer instanceof SharedArrayBuffer) ? out.buffer : out.slice(0, at).buffer as ArrayBuffer;
   return { response: { id: request.id, op: 'open', data, lengths, failed }, transfer: [data] };
 }
 

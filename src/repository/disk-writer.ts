@@ -37,7 +37,7 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
   // Deep enough that reading, hashing and sealing overlap and every worker has a batch queued
   // behind the one it works on; each batch in flight holds its data and its sealed output
   // (about 2 × batch size) in shared memory, so more only adds peak memory.
-  const concurrency = options.concurrency ?? Math.max(8, writer.vault.pool.threads * 4);
+  const concurrency = options.concurrency ?? Math.max(12, writer.vault.pool.threads * 4);
   const builder = writer.mapBuilder(blockCount, options.parent?.map);
   const parentReader = options.parent ? writer.mapReader(options.parent.map) : undefined;
   const stats = { changedBlocks: 0, zeroBlocks: 0, newBlocks: 0, newBytes: 0, newStoredBytes: 0, bytesRead: 0 };
