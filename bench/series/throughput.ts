@@ -73,7 +73,7 @@ export const throughputSeries: Series<PutGetParams> = {
       rows,
       notes: [
         'put = writeDisk → VaultWriter.putBlocks (hash, dedup check, compress+encrypt on workers, packs) + commitPoint (durable packs, index, manifest).',
-        'get = VaultReader.readDisk of the whole disk (decrypt, decompress, re-hash on workers), every block compared with the source.',
+        'get = VaultReader.readDisk of the whole disk (decrypt and decompress on workers; no re-hash, the AEAD authenticates), every block compared with the source.',
         'MB/s = 10^6 plaintext bytes per second. CPU = process CPU seconds (all threads) per wall second; the machine has '
           + `${ctx.allThreads} core${ctx.allThreads === 1 ? '' : 's'}.`,
         'stored/plain = sealed block bytes ÷ plaintext bytes (zstd level 3 + AES-GCM overhead).',

@@ -152,6 +152,29 @@ export class BlockMapBuilder {
     this.#anySetInLeaf = true;
   }
 
+  /** set() of `addresses.length / 32` consecutive blocks from `first`. */
+  async setRun(first: number, addresses: Uint8Array): Promise<void> {
+    const count = addresses.length / ADDRESS_BYTES;
+    if (count === 0) return;
+    const last = first + count - 1;
+    if (!(first > this.#lastIndex && last < this.#blockCount)) {
+      throw new RangeError(`block map: indexes ${first}…${last} are out of order or past the disk's ${this.#blockCount} blocks`);
+    }
+    let k = 0;
+    while (k < count) {
+      const index = first + k;
+      const leaf = Math.floor(index / this.#fanout);
+      while (this.#leaf < leaf) await this.#completeLeaf();
+      const slot = index % this.#fanout;
+      const n = Math.min(count - k, this.#fanout - slot);
+      this.#levels[0]!.entries.set(addresses.subarray(k * ADDRESS_BYTES, (k + n) * ADDRESS_BYTES), slot * ADDRESS_BYTES);
+      this.#setInLeaf.fill(1, slot, slot + n);
+      this.#anySetInLeaf = true;
+      k += n;
+    }
+    this.#lastIndex = last;
+  }
+
   async finish(): Promise<BlockMapRoot> {
     const leaves = this.#counts[0] ?? 0;
     while (this.#leaf < leaves) await this.#completeLeaf();

@@ -4,8 +4,22 @@ import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
 import type { BlobKindName, CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
 
-/** Enough for every batch in flight (writeDisk runs 16 per disk); more would only hold memory. */
-const MAX_SPARE_STAGING = 32;
+/**
+ * Spare buffers kept for reuse. A buffer is only ever spare after having been in use, so this does
+ * not raise peak memory; it must exceed what is in use at once (writeDisk: 12 batches per disk,
+ * each with an input and an output buffer; several disks run at once), or buffers given back are
+ * dropped and new ones allocated, which holds memory until garbage collection.
+ */
+const MAX_SPARE_STAGING = 64;
+
+const STAGING_GRANULE = 256 * 1024;
+
+function roundUp(value: number, granule: number): number {
+  return Math.max(granule, Math.ceil(value / granule) * granule);
+}
+
+/** Larger than any block (4 MiB at most) or map page. */
+const MAX_RAW_LENGTH_HINT = 8 * 1024 * 1024;
 
 type Pending = { resolve: (response: CryptoResponse) => void; reject: (error: Error) => void };
 
@@ -84,12 +98,31 @@ export class CryptoPool {
    */
   acquireStaging(byteLength: number): Uint8Array {
     const spareIndex = this.#spareStaging.findIndex((buffer) => buffer.byteLength >= byteLength);
-    const data = spareIndex >= 0 ? this.#spareStaging.splice(spareIndex, 1)[0]! : new SharedArrayBuffer(byteLength);
+    // Sizes get some slack and are rounded up, so that a batch's input and its sealed output (a
+    // little larger) reuse each other's buffers instead of each allocating its own.
+    const data = spareIndex >= 0 ? this.#spareStaging.splice(spareIndex, 1)[0]! : new SharedArrayBuffer(roundUp(byteLength + (byteLength >>> 5), STAGING_GRANULE));
     return new Uint8Array(data, 0, byteLength);
   }
 
   release(staged: StagedBlocks): void {
-    if (this.#spareStaging.length < MAX_SPARE_STAGING) this.#spareStaging.push(staged.data);
+    this.releaseBuffer(staged.data);
+  }
+
+  /** Gives back shared memory from acquireStaging (or a staged batch) once nothing uses it. */
+  releaseBuffer(buffer: SharedArrayBuffer): void {
+    if (this.#spareStaging.length < MAX_SPARE_STAGING) this.#spareStaging.push(buffer);
+  }
+
+  /**
+   * Data blocks in one round trip: addresses (zero for all-zero blocks), the blocks whose address
+   * equals `parent`'s at the same position (count × 32 bytes) left alone, every other non-zero block
+   * sealed into `out` (shared memory with room for each block + SEAL_BLOCK_OVERHEAD).
+   */
+  async store(staged: StagedBlocks, parent: Uint8Array | undefined, out: SharedArrayBuffer): Promise<{ addresses: Uint8Array; state: Uint8Array; offsets: Uint32Array; lengths: Uint32Array }> {
+    const parentCopy = parent ? parent.slice(0, staged.lengths.length * ADDRESS_BYTES).buffer : null;
+    const response = await this.#send({ id: 0, op: 'store', staged, parent: parentCopy, out }, parentCopy ? [parentCopy] : []);
+    if (response.op !== 'store') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
+    return { addresses: new Uint8Array(response.addresses), state: response.state, offsets: response.offsets, lengths: response.lengths };
   }
 
   /** Addresses of the staged blocks (zero address for all-zero data blocks), 32 bytes each. */
@@ -107,14 +140,25 @@ export class CryptoPool {
     return { sealed: unpack(response.data, response.lengths), codecs: response.codecs };
   }
 
-  /** Plaintexts of sealed blobs; `failed[i]` is 1 where blob i did not authenticate under its address. */
-  async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[]): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
+  /**
+   * Plaintexts of sealed blobs, laid end to end in one buffer; `failed[i]` is 1 where blob i did not
+   * authenticate under its address (or, with `verify`, the default, did not hash to it). `rawLengths`
+   * (from the index) size the output in one allocation. Callers that read blocks to use them, not
+   * to check them, pass verify false: see BlockCrypto.openInto for why the AEAD suffices. With
+   * `into` (shared memory of at least the raw lengths' sum) the plaintexts are written there
+   * instead of into a new buffer.
+   */
+  async open(kind: BlobKindName, addresses: Uint8Array, blobs: readonly Uint8Array[], options: { rawLengths?: ArrayLike<number>; verify?: boolean; into?: SharedArrayBuffer } = {}): Promise<{ data: Uint8Array[]; failed: Uint8Array }> {
     const staged = this.stage(blobs);
     try {
       const addressCopy = addresses.slice(0, blobs.length * ADDRESS_BYTES).buffer;
-      const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, staged }, [addressCopy]);
+      let capacity = 0;
+      // Capped: a wrong size only costs the worker a larger buffer (it grows the output when short).
+      if (options.rawLengths) for (let i = 0; i < blobs.length; i++) capacity += Math.min(options.rawLengths[i]!, MAX_RAW_LENGTH_HINT);
+      else for (const blob of blobs) capacity += blob.length * 4;
+      const response = await this.#send({ id: 0, op: 'open', kind, addresses: addressCopy, staged, capacity, verify: options.verify ?? true, out: options.into ?? null }, [addressCopy]);
       if (response.op !== 'open') throw new BovedaError('INTERNAL', 'crypto worker answered the wrong request');
-      return { data: unpack(response.data, response.lengths), failed: response.failed };
+      return { data: unpack(response.data ?? options.into!, response.lengths), failed: response.failed };
     } finally {
       this.release(staged);
     }
@@ -165,7 +209,7 @@ function adoptContiguous(blocks: readonly Uint8Array[]): StagedBlocks | undefine
   return { data, offsets, lengths };
 }
 
-function unpack(data: ArrayBuffer, lengths: Uint32Array): Uint8Array[] {
+function unpack(data: ArrayBufferLike, lengths: Uint32Array): Uint8Array[] {
   const out: Uint8Array[] = [];
   let at = 0;
   for (const length of lengths) {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockCrypto } from '../crypto/index.js';
 import { ADDRESS_BYTES } from '../format/index.js';
-import type { CryptoRequest, CryptoResponse, StagedBlocks, WorkerSetup } from './crypto-protocol.js';
+import { StoreState, type CryptoRequest, type CryptoResponse, type StagedBlocks, type WorkerSetup } from './crypto-protocol.js';
 import { isAllZero } from './zero-block.js';
 
 // One per core: hashing, compression and encryption of batches handed out by CryptoPool.
@@ -29,6 +29,11 @@ function concatenate(parts: readonly Uint8Array[]): { data: ArrayBuffer; lengths
   return { data: out.buffer, lengths };
 }
 
+function sameAddress(a: Uint8Array, aAt: number, b: Uint8Array): boolean {
+  for (let k = 0; k < ADDRESS_BYTES; k++) if (a[aAt + k] !== b[k]) return false;
+  return true;
+}
+
 function handle(request: CryptoRequest): { response: CryptoResponse; transfer: ArrayBuffer[] } {
   if (request.op === 'hash') {
     const blocks = stagedSlices(request.staged);
@@ -39,6 +44,36 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
       addresses.set(request.kind === 'block' ? crypto.blockAddress(block) : crypto.pageAddress(block), i * ADDRESS_BYTES);
     });
     return { response: { id: request.id, op: 'hash', addresses: addresses.buffer }, transfer: [addresses.buffer] };
+  }
+  if (request.op === 'store') {
+    const { staged } = request;
+    const count = staged.lengths.length;
+    const addresses = new Uint8Array(count * ADDRESS_BYTES);
+    const parent = request.parent ? new Uint8Array(request.parent) : undefined;
+    const state = new Uint8Array(count);
+    const offsets = new Uint32Array(count);
+    const lengths = new Uint32Array(count);
+    const out = new Uint8Array(request.out);
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      const block = new Uint8Array(staged.data, staged.offsets[i]!, staged.lengths[i]!);
+      // All-zero blocks keep the zero address: they are never stored.
+      if (isAllZero(block)) continue; // StoreState.zero
+      const address = crypto.blockAddress(block);
+      addresses.set(address, i * ADDRESS_BYTES);
+      if (parent && sameAddress(parent, i * ADDRESS_BYTES, address)) {
+        state[i] = StoreState.same;
+        continue;
+      }
+      // Sealed here, in the same pass, although the vault may already hold the block: the main
+      // thread's index decides; sealing a block it then drops costs less than a second round trip.
+      const { length } = crypto.sealInto(address, block, out, at);
+      state[i] = StoreState.sealed;
+      offsets[i] = at;
+      lengths[i] = length;
+      at += length;
+    }
+    return { response: { id: request.id, op: 'store', addresses: addresses.buffer, state, offsets, lengths }, transfer: [addresses.buffer] };
   }
   if (request.op === 'seal') {
     const blocks = stagedSlices(request.staged, request.which);
@@ -53,15 +88,39 @@ function handle(request: CryptoRequest): { response: CryptoResponse; transfer: A
     const { data, lengths } = concatenate(sealed);
     return { response: { id: request.id, op: 'seal', data, lengths, codecs }, transfer: [data] };
   }
-  const blobs = stagedSlices(request.staged);
+  const { staged } = request;
+  const count = staged.lengths.length;
   const addresses = new Uint8Array(request.addresses);
-  const failed = new Uint8Array(blobs.length);
-  const plain = blobs.map((blob, i) => {
-    const data = crypto.open(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), blob, request.kind);
-    if (data === undefined) failed[i] = 1;
-    return data ?? new Uint8Array(0);
-  });
-  const { data, lengths } = concatenate(plain);
+  const failed = new Uint8Array(count);
+  const lengths = new Uint32Array(count);
+  // Not zero-filled: every byte handed back is written below (the unused tail is cut off).
+  const shared = request.out && request.out.byteLength >= request.capacity ? new Uint8Array(request.out) : undefined;
+  let out: Uint8Array = shared ?? new Uint8Array(Buffer.allocUnsafeSlow(request.capacity).buffer as ArrayBuffer, 0, request.capacity);
+  let at = 0;
+  // Exactly the plaintext's size at the end of what is written so far (grown only when the caller's
+  // capacity was short).
+  const reserve = (size: number): Uint8Array => {
+    if (at + size > out.length) {
+      const grown = new Uint8Array(Math.max(at + size, out.length * 2));
+      grown.set(out.subarray(0, at));
+      out = grown;
+    }
+    return out.subarray(at, at + size);
+  };
+  for (let i = 0; i < count; i++) {
+    const address = addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES);
+    const blob = new Uint8Array(staged.data, staged.offsets[i]!, staged.lengths[i]!);
+    const length = crypto.openInto(address, blob, reserve);
+    if (length < 0 || (request.verify && !crypto.matches(request.kind, address, out.subarray(at, at + length)))) {
+      failed[i] = 1;
+      continue;
+    }
+    lengths[i] = length;
+    at += length;
+  }
+  if (out === shared) return { response: { id: request.id, op: 'open', data: null, lengths, failed }, transfer: [] };
+  // The plaintexts fill `capacity` exactly when every blob opened and the caller sized it from the index.
+  const data = at === out.length && !(out.buffer instanceof SharedArrayBuffer) ? out.buffer : out.slice(0, at).buffer as ArrayBuffer;
   return { response: { id: request.id, op: 'open', data, lengths, failed }, transfer: [data] };
 }
 

@@ -1,6 +1,7 @@
 import { ADDRESS_BYTES, type ManifestDisk } from '../format/index.js';
 import { throwIfAborted } from '../util/index.js';
 import { isZero } from './block-map.js';
+import { StoreState } from './crypto-protocol.js';
 import type { VaultWriter } from './vault-writer.js';
 
 export interface DiskReadSource {
@@ -33,11 +34,45 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
   const blockSize = writer.vault.config.blockSize;
   const blockCount = Math.ceil(source.sizeBytes / blockSize);
   const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / blockSize));
-  // Deep enough that reading, hashing, sealing and pack writes (with their fsyncs) all overlap.
-  const concurrency = options.concurrency ?? Math.max(16, writer.vault.pool.threads * 4);
+  // Deep enough that reading, hashing and sealing overlap and every worker has a batch queued
+  // behind the one it works on; each batch in flight holds its data and its sealed output
+  // (about 2 × batch size) in shared memory, so more only adds peak memory.
+  const concurrency = options.concurrency ?? Math.max(12, writer.vault.pool.threads * 4);
   const builder = writer.mapBuilder(blockCount, options.parent?.map);
   const parentReader = options.parent ? writer.mapReader(options.parent.map) : undefined;
   const stats = { changedBlocks: 0, zeroBlocks: 0, newBlocks: 0, newBytes: 0, newStoredBytes: 0, bytesRead: 0 };
+
+  const pool = writer.vault.pool;
+
+  // The parent's addresses of the blocks of a batch (zeros past its end), for the workers to compare
+  // with; the leaves of the batches in flight are kept, each read once.
+  const parentLeaves = new Map<number, Promise<Uint8Array>>();
+  const parentLeaf = (leaf: number): Promise<Uint8Array> => {
+    let entries = parentLeaves.get(leaf);
+    if (!entries) {
+      entries = parentReader!.leafEntries(leaf);
+      entries.catch(() => undefined); // observed by whoever asked
+      parentLeaves.set(leaf, entries);
+      if (parentLeaves.size > 4) parentLeaves.delete(parentLeaves.keys().next().value!);
+    }
+    return entries;
+  };
+  const parentAddresses = async (first: number, last: number): Promise<Uint8Array | undefined> => {
+    if (!parentReader) return undefined;
+    const out = new Uint8Array((last - first) * ADDRESS_BYTES);
+    const fanout = parentReader.root.fanout;
+    const end = Math.min(last, parentReader.root.blockCount);
+    for (let index = first; index < end;) {
+      const leaf = Math.floor(index / fanout);
+      const entries = await parentLeaf(leaf);
+      const slot = index % fanout;
+      const n = Math.min(end - index, fanout - slot, entries.length / ADDRESS_BYTES - slot);
+      if (n <= 0) break;
+      out.set(entries.subarray(slot * ADDRESS_BYTES, (slot + n) * ADDRESS_BYTES), (index - first) * ADDRESS_BYTES);
+      index += n;
+    }
+    return out;
+  };
 
   const batchCount = Math.ceil(blockCount / batchBlocks);
   const processBatch = async (batch: number) => {
@@ -46,25 +81,29 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     const last = Math.min(blockCount, first + batchBlocks);
     const offset = first * blockSize;
     const length = Math.min(source.sizeBytes, last * blockSize) - offset;
+    const parent = parentAddresses(first, last);
+    parent.catch(() => undefined); // observed below
     let data: Uint8Array;
-    if (source.readInto) {
-      data = writer.vault.pool.acquireStaging(length);
-      await source.readInto(offset, data, options.signal);
-    } else if (source.read) {
-      data = await source.read(offset, length, options.signal);
-    } else {
-      throw new TypeError(`disk source "${source.name}" has neither read nor readInto`);
+    let staging: Uint8Array | undefined;
+    try {
+      if (source.readInto) {
+        data = staging = pool.acquireStaging(length);
+        await source.readInto(offset, data, options.signal);
+      } else if (source.read) {
+        data = await source.read(offset, length, options.signal);
+      } else {
+        throw new TypeError(`disk source "${source.name}" has neither read nor readInto`);
+      }
+      const parentSlice = await parent;
+      return { first, parent: parentSlice, result: await writer.putBatch(data, blockSize, parentSlice, options.signal), length };
+    } finally {
+      if (staging) pool.releaseBuffer(staging.buffer as SharedArrayBuffer);
     }
-    const blocks: Uint8Array[] = [];
-    for (let at = 0; at < data.length; at += blockSize) blocks.push(data.subarray(at, Math.min(at + blockSize, data.length)));
-    return { first, result: await writer.putBlocks(blocks, options.signal), length };
   };
 
   // A sliding window of batches in flight; results are consumed strictly in order.
   const inFlight: Array<ReturnType<typeof processBatch>> = [];
   let next = 0;
-  let parentLeaf = -1;
-  let parentEntries: Uint8Array | undefined;
   let bytesDone = 0;
   while (next < batchCount || inFlight.length > 0) {
     while (next < batchCount && inFlight.length < concurrency) {
@@ -72,28 +111,20 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
       promise.catch(() => undefined); // observed below, in order
       inFlight.push(promise);
     }
-    const { first, result, length } = await inFlight.shift()!;
-    const count = result.addresses.length / ADDRESS_BYTES;
+    const { first, parent, result, length } = await inFlight.shift()!;
+    const { state, stored } = result;
+    const count = state.length;
     for (let k = 0; k < count; k++) {
-      const index = first + k;
-      const address = result.addresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES);
-      let parentAddress: Uint8Array | undefined;
-      if (parentReader && index < parentReader.root.blockCount) {
-        const leaf = Math.floor(index / parentReader.root.fanout);
-        if (leaf !== parentLeaf) {
-          parentEntries = await parentReader.leafEntries(leaf);
-          parentLeaf = leaf;
-        }
-        const slot = index % parentReader.root.fanout;
-        parentAddress = parentEntries!.subarray(slot * ADDRESS_BYTES, (slot + 1) * ADDRESS_BYTES);
+      if (stored[k]) stats.newBlocks++;
+      if (state[k] === StoreState.sealed) {
+        stats.changedBlocks++; // differs from the parent's block (or there is none)
+      } else if (state[k] === StoreState.zero) {
+        stats.zeroBlocks++;
+        // Changed when the parent had data there.
+        if (parent && !isZero(parent.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES))) stats.changedBlocks++;
       }
-      const zero = isZero(address);
-      if (zero) stats.zeroBlocks++;
-      const changed = parentAddress ? Buffer.compare(parentAddress, address) !== 0 : !zero;
-      if (changed) stats.changedBlocks++;
-      if (result.stored[k]) stats.newBlocks++;
-      await builder.set(index, address);
     }
+    await builder.setRun(first, result.addresses);
     stats.newBytes += result.newBytes;
     stats.newStoredBytes += result.newStoredBytes;
     stats.bytesRead += length;

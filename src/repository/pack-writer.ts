@@ -23,6 +23,8 @@ export class PackWriter {
   readonly #maxInFlight: number;
   readonly #spare: Uint8Array[] = [];
   #open: OpenPack | undefined;
+  /** The open pack is full and waits for an upload slot: adds wait too, rather than grow it. */
+  #rotating: Promise<void> | undefined;
   readonly #uploads = new Set<Promise<void>>();
   #failure: unknown;
 
@@ -36,15 +38,20 @@ export class PackWriter {
 
   async add(kind: BlobKindId, address: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<void> {
     this.#throwIfFailed();
+    while (this.#rotating) {
+      await this.#rotating;
+      this.#throwIfFailed();
+    }
     const pack = (this.#open ??= this.#newPack());
     this.#append(pack, sealed);
     pack.entries.push({ kind, address: address.slice(), offset: pack.size - sealed.length, length: sealed.length, rawLength });
-    if (pack.size >= this.#vault.config.packSize) await this.#rotate(pack);
+    if (pack.size >= this.#vault.config.packSize) await this.#close(pack);
   }
 
   /** Stores the pack being filled (if any) and waits until every pack is durable. */
   async flush(): Promise<void> {
-    if (this.#open && this.#open.entries.length > 0) await this.#rotate(this.#open);
+    while (this.#rotating) await this.#rotating;
+    if (this.#open && this.#open.entries.length > 0) await this.#close(this.#open);
     while (this.#uploads.size > 0) await Promise.race(this.#uploads);
     this.#throwIfFailed();
   }
@@ -68,10 +75,20 @@ export class PackWriter {
   }
 
   /**
-   * Closes `pack` and starts its upload once a slot is free. Concurrent callers (several putBlocks
-   * in flight) may ask to close the same pack: whoever gets the slot first closes it, the others
-   * find it gone and return, and keep appending to it meanwhile is harmless (the buffer grows).
+   * Closes `pack` once an upload slot is free. Until then every other add() waits (several putBlocks
+   * run at once): appending to a full pack would only grow its buffer, which is peak memory.
    */
+  async #close(pack: OpenPack): Promise<void> {
+    const rotating = this.#rotate(pack);
+    const tracked = rotating.finally(() => {
+      if (this.#rotating === tracked) this.#rotating = undefined;
+    });
+    tracked.catch(() => undefined); // the caller below observes it; waiters re-check #failure
+    this.#rotating = tracked;
+    await tracked;
+  }
+
+  /** Closes `pack` and starts its upload once a slot is free (a no-op when it is no longer the open pack). */
   async #rotate(pack: OpenPack): Promise<void> {
     while (this.#uploads.size >= this.#maxInFlight) await Promise.race(this.#uploads);
     this.#throwIfFailed();

@@ -7,7 +7,8 @@ import { throwIfAborted } from '../util/index.js';
 import { BlockMapBuilder, BlockMapReader, isZero } from './block-map.js';
 import { toHex } from './block-index.js';
 import { BlockReader } from './block-reader.js';
-import type { StagedBlocks } from './crypto-protocol.js';
+import { SEAL_BLOCK_OVERHEAD } from '../crypto/index.js';
+import { StoreState, type StagedBlocks } from './crypto-protocol.js';
 import { PackWriter } from './pack-writer.js';
 import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
@@ -22,6 +23,11 @@ export interface PutBlocksResult {
   /** Plaintext and sealed bytes of the blocks this call stored. */
   newBytes: number;
   newStoredBytes: number;
+}
+
+export interface PutBatchResult extends PutBlocksResult {
+  /** Per block: StoreState.zero, .same (the parent's address at that index) or .sealed. */
+  state: Uint8Array;
 }
 
 export interface CommitInput {
@@ -125,6 +131,92 @@ export class VaultWriter {
       }
     }
     return { addresses, stored, newBytes, newStoredBytes };
+  }
+
+  /**
+   * putBlocks for consecutive blocks of `blockSize` bytes laid end to end in `data`, which should be
+   * shared memory from the pool's acquireStaging (else it is copied there); the caller keeps it and
+   * releases it. One worker round trip: blocks whose address equals `parent`'s at the same position
+   * (count × 32 bytes, zeros where there is none) are not sealed, every other non-zero block is
+   * sealed at once and stored unless the vault holds it already.
+   */
+  async putBatch(data: Uint8Array, blockSize: number, parent: Uint8Array | undefined, signal?: AbortSignal): Promise<PutBatchResult> {
+    this.#checkOpen();
+    try {
+      return await this.#putBatch(data, blockSize, parent, signal);
+    } catch (error) {
+      this.#failure ??= error;
+      throw error;
+    }
+  }
+
+  async #putBatch(data: Uint8Array, blockSize: number, parent: Uint8Array | undefined, signal: AbortSignal | undefined): Promise<PutBatchResult> {
+    throwIfAborted(signal, 'storing blocks');
+    const pool = this.vault.pool;
+    const count = Math.ceil(data.length / blockSize);
+    let input = data;
+    if (!(data.buffer instanceof SharedArrayBuffer) || data.byteOffset !== 0) {
+      input = pool.acquireStaging(data.length);
+      input.set(data);
+    }
+    const offsets = new Uint32Array(count);
+    const lengths = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      offsets[i] = i * blockSize;
+      lengths[i] = Math.min(blockSize, data.length - i * blockSize);
+    }
+    const staged: StagedBlocks = { data: input.buffer as SharedArrayBuffer, offsets, lengths };
+    const out = pool.acquireStaging(data.length + count * SEAL_BLOCK_OVERHEAD);
+    try {
+      const { addresses, state, offsets: sealedAt, lengths: sealedLengths } = await pool.store(staged, parent, out.buffer as SharedArrayBuffer);
+      throwIfAborted(signal, 'storing blocks');
+      const stored = new Uint8Array(count);
+      let newBytes = 0;
+      let newStoredBytes = 0;
+      let missing: number[] | undefined;
+      for (let i = 0; i < count; i++) {
+        if (state[i] === StoreState.zero) continue;
+        const address = addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES);
+        if (state[i] === StoreState.same) {
+          // The parent's block: indexed, unless the vault lost it (then it is stored again below).
+          if (!this.index.blocks.has(address) && !this.#pending.has(toHex(address))) (missing ??= []).push(i);
+          continue;
+        }
+        const hex = toHex(address);
+        if (this.#pending.has(hex) || this.index.blocks.has(address)) continue; // sealed for nothing: already stored
+        this.#pending.add(hex);
+        const sealed = out.subarray(sealedAt[i]!, sealedAt[i]! + sealedLengths[i]!);
+        await this.#packs.add(BlobKind.block, address, sealed, lengths[i]!);
+        stored[i] = 1;
+        newBytes += lengths[i]!;
+        newStoredBytes += sealed.length;
+      }
+      if (missing) {
+        const toSeal = missing.filter((i) => {
+          const hex = toHex(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES));
+          if (this.#pending.has(hex)) return false;
+          this.#pending.add(hex);
+          return true;
+        });
+        const sealAddresses = new Uint8Array(toSeal.length * ADDRESS_BYTES);
+        toSeal.forEach((i, k) => sealAddresses.set(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), k * ADDRESS_BYTES));
+        if (toSeal.length > 0) {
+          const { sealed } = await pool.seal(sealAddresses, staged, Uint32Array.from(toSeal));
+          throwIfAborted(signal, 'storing blocks');
+          for (let k = 0; k < toSeal.length; k++) {
+            const i = toSeal[k]!;
+            await this.#packs.add(BlobKind.block, sealAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES), sealed[k]!, lengths[i]!);
+            stored[i] = 1;
+            newBytes += lengths[i]!;
+            newStoredBytes += sealed[k]!.length;
+          }
+        }
+      }
+      return { addresses, stored, state, newBytes, newStoredBytes };
+    } finally {
+      pool.releaseBuffer(out.buffer as SharedArrayBuffer);
+      if (input !== data) pool.releaseBuffer(input.buffer as SharedArrayBuffer);
+    }
   }
 
   /** A builder for the block map of one disk of the next point; `parent` is the same disk in the parent point. */
