@@ -13,9 +13,23 @@ export interface DiskReadSource {
   readInto?(offset: number, target: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
+/** A byte range of a disk (from a dirty bitmap or an allocation map). */
+export interface DiskRange {
+  offset: number;
+  length: number;
+}
+
 export interface WriteDiskOptions {
   /** The same disk in the parent point: unchanged blocks are referenced, and counted as unchanged. */
   parent?: ManifestDisk;
+  /**
+   * Read only these ranges (ascending, may touch or overlap; widened to whole blocks). What the rest
+   * of the disk is comes from `outside`: 'parent' — unchanged since the parent point (a dirty bitmap
+   * said so: its addresses are kept without reading); 'zero' — reads as zeros (holes of an
+   * allocation map). Default: the whole disk is read.
+   */
+  ranges?: Iterable<DiskRange> | AsyncIterable<DiskRange>;
+  outside?: 'parent' | 'zero';
   /** Blocks per batch handed to the workers. */
   batchBlocks?: number;
   /** Batches in flight at once (reading, hashing, sealing overlap). */
@@ -74,11 +88,12 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     return out;
   };
 
-  const batchCount = Math.ceil(blockCount / batchBlocks);
-  const processBatch = async (batch: number) => {
+  if (options.ranges && options.outside === 'parent' && !options.parent) {
+    throw new TypeError(`disk "${source.name}": ranges relative to a parent need the parent disk`);
+  }
+  const batches = options.ranges ? rangeBatches(options.ranges, blockSize, blockCount, batchBlocks) : wholeDiskBatches(blockCount, batchBlocks);
+  const processBatch = async ({ first, last }: BlockRun) => {
     throwIfAborted(options.signal, `backing up disk "${source.name}"`);
-    const first = batch * batchBlocks;
-    const last = Math.min(blockCount, first + batchBlocks);
     const offset = first * blockSize;
     const length = Math.min(source.sizeBytes, last * blockSize) - offset;
     const parent = parentAddresses(first, last);
@@ -101,17 +116,50 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     }
   };
 
+  // Blocks not read: kept from the parent ('parent') or zero ('zero'). Both count in the whole-disk
+  // zero count (the protected size uses it); zeroing counts as a change where the parent had data.
+  if (options.ranges && options.outside !== 'zero' && options.parent && options.parent.sizeBytes !== source.sizeBytes) {
+    throw new TypeError(`disk "${source.name}": ranges relative to the parent need the same size (${options.parent.sizeBytes} then, ${source.sizeBytes} now)`);
+  }
+  const skip = async (first: number, last: number) => {
+    if (first >= last) return;
+    if (options.outside === 'zero') {
+      for (let at = first; at < last; at += ZERO_RUN_BLOCKS) {
+        const end = Math.min(last, at + ZERO_RUN_BLOCKS);
+        const parent = await parentAddresses(at, end);
+        for (let k = 0; parent && k < end - at; k++) if (!isZero(parent.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES))) stats.changedBlocks++;
+        await builder.setRun(at, new Uint8Array((end - at) * ADDRESS_BYTES));
+      }
+      stats.zeroBlocks += last - first;
+    }
+    // Else unchanged: the parent's zero blocks there stay zero (counted from the parent's total at the end).
+  };
+  let zeroInParentRead = 0;
+
   // A sliding window of batches in flight; results are consumed strictly in order.
   const inFlight: Array<ReturnType<typeof processBatch>> = [];
-  let next = 0;
+  const pending = batches[Symbol.asyncIterator]();
+  let exhausted = false;
   let bytesDone = 0;
-  while (next < batchCount || inFlight.length > 0) {
-    while (next < batchCount && inFlight.length < concurrency) {
-      const promise = processBatch(next++);
+  let nextIndex = 0;
+  while (!exhausted || inFlight.length > 0) {
+    while (!exhausted && inFlight.length < concurrency) {
+      const item = await pending.next();
+      if (item.done) {
+        exhausted = true;
+        break;
+      }
+      const promise = processBatch(item.value);
       promise.catch(() => undefined); // observed below, in order
       inFlight.push(promise);
     }
+    if (inFlight.length === 0) break;
     const { first, parent, result, length } = await inFlight.shift()!;
+    if (options.ranges) await skip(nextIndex, first);
+    nextIndex = first + result.state.length;
+    if (options.ranges && options.outside !== 'zero' && parent) {
+      for (let k = 0; k < result.state.length; k++) if (isZero(parent.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES))) zeroInParentRead++;
+    }
     const { state, stored } = result;
     const count = state.length;
     for (let k = 0; k < count; k++) {
@@ -131,6 +179,58 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     bytesDone += length;
     options.onProgress?.({ bytesDone, bytesTotal: source.sizeBytes });
   }
+  if (options.ranges) {
+    await skip(nextIndex, blockCount);
+    // Blocks kept from the parent are zero exactly where they were zero in the parent.
+    if (options.outside !== 'zero') stats.zeroBlocks += options.parent!.stats.zeroBlocks - zeroInParentRead;
+  }
   const map = await builder.finish();
   return { name: source.name, sizeBytes: source.sizeBytes, blockSize, map, stats, meta: options.meta ?? {} };
+}
+
+/** Consecutive blocks [first, last) handled as one batch. */
+interface BlockRun {
+  first: number;
+  last: number;
+}
+
+/** Runs of at most this many blocks of zero addresses are written at once for a hole. */
+const ZERO_RUN_BLOCKS = 4096;
+
+async function* wholeDiskBatches(blockCount: number, batchBlocks: number): AsyncGenerator<BlockRun> {
+  for (let first = 0; first < blockCount; first += batchBlocks) yield { first, last: Math.min(blockCount, first + batchBlocks) };
+}
+
+/**
+ * Batches covering `ranges` widened to whole blocks, in ascending order, merged where they touch or
+ * overlap, clipped to the disk; INVALID ranges (negative, unordered) are a caller's bug: TypeError.
+ */
+async function* rangeBatches(
+  ranges: Iterable<DiskRange> | AsyncIterable<DiskRange>, blockSize: number, blockCount: number, batchBlocks: number,
+): AsyncGenerator<BlockRun> {
+  let runFirst = -1;
+  let runLast = -1;
+  let previousOffset = -1;
+  const emit = function* (first: number, last: number): Generator<BlockRun> {
+    for (let at = first; at < last; at += batchBlocks) yield { first: at, last: Math.min(last, at + batchBlocks) };
+  };
+  for await (const range of ranges) {
+    if (!(range.offset >= 0 && range.length >= 0 && Number.isSafeInteger(range.offset) && Number.isSafeInteger(range.length))) {
+      throw new TypeError(`invalid disk range ${JSON.stringify(range)}`);
+    }
+    if (range.offset < previousOffset) throw new TypeError(`disk ranges out of order: ${range.offset} after ${previousOffset}`);
+    previousOffset = range.offset;
+    if (range.length === 0) continue;
+    const first = Math.floor(range.offset / blockSize);
+    const last = Math.min(blockCount, Math.ceil((range.offset + range.length) / blockSize));
+    if (first >= last) continue;
+    if (runLast >= first) {
+      runLast = Math.max(runLast, last);
+      continue;
+    }
+    if (runFirst >= 0) yield* emit(runFirst, runLast);
+    runFirst = first;
+    runLast = last;
+  }
+  if (runFirst >= 0) yield* emit(runFirst, runLast);
 }
