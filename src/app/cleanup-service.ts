@@ -1,4 +1,4 @@
-import { applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionPoint } from '../core/index.js';
+import { applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionDecision, type RetentionPoint } from '../core/index.js';
 import { expirePoints, pointMeta, type ExpirePointsReport } from '../engine/index.js';
 import { loadPoints, measureRemovalSavings, type PointManifest } from '../repository/index.js';
 import type { AppContext } from './app-context.js';
@@ -49,6 +49,18 @@ export interface CleanupOptions {
   signal?: AbortSignal;
   /** Passed to gc: how long to wait for running backups before deferring the space release. */
   gcWaitMs?: number;
+}
+
+/**
+ * What retention says now of each of a VM's points (given as the vault lists them): kept or not,
+ * why, and until when — so `points` can show when a scheduled point will go, not only on-demand
+ * expiries.
+ */
+export async function retentionOf(app: AppContext, vmName: string, points: readonly RetentionPoint[]): Promise<Map<string, RetentionDecision>> {
+  const item = await app.catalog.items.find(vmName);
+  const policy = item?.policyName ? await app.catalog.policies.find(item.policyName) : null;
+  const decisions = applyRetention([...points], policy ?? null, app.clock.now(), { state: item?.state ?? null });
+  return new Map(decisions.map((decision) => [decision.id, decision]));
 }
 
 /**

@@ -253,6 +253,12 @@ describe('boveda lifecycle: retention and the merge', () => {
     // 8 blocks of the full point, 2 new in each incremental.
     assert.equal(lab.liveBytes(), 12 * BLOCK);
 
+    // `points --now` says what retention keeps and until when: P1 by daily until Jan 8, the newest also as latest.
+    const shown = lab.h.json<Array<{ id: string; retention: { keep: boolean; reasons: string[]; keepUntil: string | null } }>>(['points', 'web', '--now', jan(8, '03:00:00')]);
+    assert.deepEqual(shown.map((point) => [point.retention.keep, point.retention.reasons]), [[false, []], [true, ['daily']], [true, ['daily', 'latest']]]);
+    assert.equal(shown[0]!.retention.keepUntil!.slice(0, 16), '2027-01-08T02:10');
+    assert.equal(shown[2]!.retention.keepUntil, null, 'the latest point has no end');
+
     // P1 expires 7 days after it was taken (02:10:00.xxx): not yet at 02:00.
     const early = lab.cleanup(jan(8, '02:00:00'), { dryRun: true });
     assert.deepEqual([early.removedPoints, early.freedBytes], [0, 0]);
