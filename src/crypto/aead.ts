@@ -25,23 +25,10 @@ function freshNonce(): Uint8Array {
  * `aad` authenticated alongside. Taking parts avoids copying a header byte in front of a block.
  */
 export function seal(key: Uint8Array, aad: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const nonce = freshNonce();
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(aad);
   let length = 0;
   for (const part of parts) length += part.length;
   const out = new Uint8Array(NONCE_BYTES + length + TAG_BYTES);
-  out.set(nonce, 0);
-  let at = NONCE_BYTES;
-  for (const part of parts) {
-    const chunk = cipher.update(part);
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  const final = cipher.final();
-  out.set(final, at);
-  at += final.length;
-  out.set(cipher.getAuthTag(), at);
+  sealInto(key, aad, out, ...parts);
   return out;
 }
 
