@@ -621,9 +621,8 @@ export class QmpClient {
     if ('error' in message) {
       const body = errorBody(message.error);
       if (body === undefined) {
-        const error = new BovedaError('QEMU_PROTOCOL', `${this.label} sent a malformed error reply to ${pending.command}: "${excerpt(line)}"`);
-        pending.settler.reject(error);
-        this.#channel.fail(error);
+        this.#pending.set(id, pending); // fails with the protocol error, like everything pending
+        this.#protocolError(`sent a malformed error reply to ${pending.command}: "${excerpt(line)}"`);
         return;
       }
       pending.settler.reject(
