@@ -15,6 +15,8 @@ export class FakePeer extends Duplex {
   #received = Buffer.alloc(0);
   #onLine: (line: string) => void = () => undefined;
   ended = false;
+  /** Server output waiting to be delivered (see deliverInPieces). */
+  readonly queue: { data: Buffer; done: (() => void) | undefined }[] = [];
 
   onClientLine(handler: (line: string) => void): void {
     this.#onLine = handler;
@@ -133,16 +135,26 @@ export function mutate(random: SeededRandom, input: Buffer): Buffer {
   return bytes;
 }
 
-/** Delivers `data` to the peer in random pieces on later turns of the event loop. */
+/**
+ * Delivers `data` to the peer in random pieces on later turns of the event loop, after what was
+ * queued before (pieces of two replies never interleave), then calls `done`.
+ */
 export function deliverInPieces(random: SeededRandom, peer: FakePeer, data: Buffer, done?: () => void): void {
+  peer.queue.push({ data, done });
+  if (peer.queue.length > 1) return;
   let offset = 0;
   const step = (): void => {
-    if (offset >= data.length) {
-      done?.();
+    const head = peer.queue[0];
+    if (head === undefined) return;
+    if (offset >= head.data.length) {
+      peer.queue.shift();
+      offset = 0;
+      head.done?.();
+      if (peer.queue.length > 0) setImmediate(step);
       return;
     }
-    const size = 1 + random.int(Math.max(1, Math.min(64, data.length - offset)));
-    peer.send(data.subarray(offset, offset + size));
+    const size = 1 + random.int(Math.max(1, Math.min(64, head.data.length - offset)));
+    peer.send(head.data.subarray(offset, offset + size));
     offset += size;
     setImmediate(step);
   };

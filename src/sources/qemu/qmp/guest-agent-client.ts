@@ -234,7 +234,10 @@ export class GuestAgentClient {
       timeoutMs: callTimeout(),
     });
     while (true) {
-      const status = await this.execStatus(pid, { signal: options.signal, timeoutMs: callTimeout() });
+      const status: unknown = await this.execStatus(pid, { signal: options.signal, timeoutMs: callTimeout() });
+      if (!isExecStatus(status)) {
+        throw new BovedaError('QEMU_PROTOCOL', `${this.label}: guest-exec-status for ${path} (pid ${pid}) returned a malformed status`);
+      }
       if (status.exited) {
         return {
           pid,
@@ -396,6 +399,19 @@ export class GuestAgentClient {
   #protocolError(message: string): void {
     this.#channel.fail(new BovedaError('QEMU_PROTOCOL', `${this.label} ${message}; the connection was dropped`));
   }
+}
+
+function isExecStatus(value: unknown): value is GuestExecStatus {
+  if (!isJsonObject(value) || typeof value.exited !== 'boolean') return false;
+  const optional: [string, string][] = [
+    ['exitcode', 'number'],
+    ['signal', 'number'],
+    ['out-data', 'string'],
+    ['err-data', 'string'],
+    ['out-truncated', 'boolean'],
+    ['err-truncated', 'boolean'],
+  ];
+  return optional.every(([key, type]) => value[key] === undefined || typeof value[key] === type);
 }
 
 function isSyncReply(line: string, id: number): boolean {

@@ -39,6 +39,14 @@
  *   1024) and its late reply is ignored; any other unknown id means client and QEMU are out of
  *   step: QEMU_PROTOCOL. (The guest agent instead discards replies whose id is not the current
  *   call's: it resynchronises anyway.)
+ * - Reply shapes: queryBlock, blockDeviceNodes, queryNamedBlockNodes and the dirty-bitmap queries
+ *   check the fields they rely on (QEMU_PROTOCOL otherwise; the connection stays open); run()
+ *   checks guest-exec-status. Other helpers return QEMU's value as typed, unchecked.
+ * - QEMU 7.2 facts the tests pin: the -qmp socket serves one client at a time (a second one gets
+ *   no greeting until the first leaves); HMP qemu-io prints its report on QEMU's stdout and the
+ *   reply is ""; -blockdev/-device setups have device "" in query-block (use qdev/node-name);
+ *   qemu-ga answers the 0xFF with a parse error (no id) before the delimited sync reply, echoes
+ *   "id", and reports blocked commands as CommandNotFound "has been disabled".
  * - Events are never missed by a wait armed before the command that causes them:
  *   `const w = qmp.waitForEvent(NAME, pred); await qmp.execute(…); await w;` (cancel() it when
  *   the command fails). blockExportDel and blockJobCancel do exactly that.

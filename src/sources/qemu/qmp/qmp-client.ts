@@ -321,8 +321,12 @@ export class QmpClient {
     return this.#void('cont', undefined, options);
   }
 
-  queryBlock(options?: QmpCallOptions): Promise<BlockInfo[]> {
-    return this.execute<BlockInfo[]>('query-block', undefined, options);
+  async queryBlock(options?: QmpCallOptions): Promise<BlockInfo[]> {
+    const blocks = await this.execute<unknown>('query-block', undefined, options);
+    if (!Array.isArray(blocks) || !blocks.every((block) => isJsonObject(block) && (block.inserted === undefined || isNode(block.inserted)))) {
+      throw this.#malformed('query-block');
+    }
+    return blocks as BlockInfo[];
   }
 
   /** The devices with a medium and the top node each reads (device → node name). */
@@ -347,9 +351,11 @@ export class QmpClient {
   }
 
   /** Every named block node; `flat` (default true) lists each node once, without nesting. */
-  queryNamedBlockNodes(options: QmpCallOptions & { flat?: boolean } = {}): Promise<BlockDeviceInfo[]> {
+  async queryNamedBlockNodes(options: QmpCallOptions & { flat?: boolean } = {}): Promise<BlockDeviceInfo[]> {
     const { flat = true, ...call } = options;
-    return this.execute<BlockDeviceInfo[]>('query-named-block-nodes', { flat }, call);
+    const nodes = await this.execute<unknown>('query-named-block-nodes', { flat }, call);
+    if (!Array.isArray(nodes) || !nodes.every(isNode)) throw this.#malformed('query-named-block-nodes');
+    return nodes as BlockDeviceInfo[];
   }
 
   /** Dirty bitmaps by node name (nodes without bitmaps map to []). */
@@ -494,6 +500,13 @@ export class QmpClient {
     await this.execute<unknown>(command, args, options);
   }
 
+  /** A reply whose shape the helper cannot use: QEMU_PROTOCOL; the connection stays open (the reply itself was well framed). */
+  #malformed(command: string): BovedaError {
+    return new BovedaError('QEMU_PROTOCOL', `${this.label}: the reply to ${command} does not have the expected shape`, {
+      details: { command },
+    });
+  }
+
   #abandon(id: string): void {
     this.#abandoned.add(id);
     if (this.#abandoned.size > abandonedLimit) {
@@ -634,6 +647,27 @@ export class QmpClient {
     }
     pending.settler.resolve(message.return);
   }
+}
+
+/** A block node as the helpers read it: a name, a driver, an image with a size, a bitmap list. */
+function isNode(value: unknown): boolean {
+  if (!isJsonObject(value)) return false;
+  if (typeof value['node-name'] !== 'string' || typeof value.drv !== 'string') return false;
+  if (!isJsonObject(value.image) || typeof value.image['virtual-size'] !== 'number') return false;
+  const bitmaps = value['dirty-bitmaps'];
+  if (bitmaps === undefined) return true;
+  return (
+    Array.isArray(bitmaps) &&
+    bitmaps.every(
+      (bitmap) =>
+        isJsonObject(bitmap) &&
+        typeof bitmap.count === 'number' &&
+        typeof bitmap.granularity === 'number' &&
+        typeof bitmap.recording === 'boolean' &&
+        typeof bitmap.busy === 'boolean' &&
+        typeof bitmap.persistent === 'boolean',
+    )
+  );
 }
 
 /** The close reason restated for one command, keeping the code. */
