@@ -5,6 +5,8 @@
  */
 export class ByteQueue {
   readonly #chunks: Buffer[] = [];
+  /** Chunks that are views of a buffer the socket will reuse: copied out by detach() before it does. */
+  #transient = false;
   #head = 0; // read position inside #chunks[0]
   #length = 0;
 
@@ -12,13 +14,28 @@ export class ByteQueue {
     return this.#length;
   }
 
-  push(chunk: Buffer): void {
+  /** Queues `chunk`; `transient`: it is only valid until detach() (the socket reads into one reused buffer). */
+  push(chunk: Buffer, transient = false): void {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#length += chunk.length;
+    if (transient) this.#transient = true;
+  }
+
+  /** Copies what is left of transient chunks into memory of their own (each byte at most once). */
+  detach(): void {
+    if (!this.#transient) return;
+    this.#transient = false;
+    const last = this.#chunks.length - 1;
+    if (last < 0) return;
+    // Only the newest chunk can be transient: every earlier one was detached by an earlier call.
+    const start = last === 0 ? this.#head : 0;
+    this.#chunks[last] = Buffer.from(this.#chunks[last]!.subarray(start));
+    if (last === 0) this.#head = 0;
   }
 
   clear(): void {
+    this.#transient = false;
     this.#chunks.length = 0;
     this.#head = 0;
     this.#length = 0;

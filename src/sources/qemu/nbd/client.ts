@@ -43,7 +43,7 @@ export interface NbdConnectOptions {
   timeoutMs?: number;
   /** Requests in flight at once on this connection (default 16). */
   maxInFlight?: number;
-  /** Largest READ sent (default 4 MiB, never above the server's maximum block size). */
+  /** Largest READ sent (default 2 MiB, never above the server's maximum block size). */
   maxRequestBytes?: number;
 }
 
@@ -100,7 +100,7 @@ export const blockStatusWindowBytes = 1024 * 1024 * 1024;
 
 const defaultTimeoutMs = 30_000;
 const defaultMaxInFlight = 16;
-const defaultMaxRequestBytes = 4 * 1024 * 1024;
+const defaultMaxRequestBytes = 2 * 1024 * 1024;
 
 interface Pending {
   cookie: number;
