@@ -246,12 +246,17 @@ export class MiniNbdServer {
   }
 
   dirtyExtents(offset: number, length: number): Array<[number, number]> {
+    const end = offset + length;
+    const cuts = new Set([offset, end]);
+    for (const [s, n] of this.dirty) for (const at of [s, s + n]) if (at > offset && at < end) cuts.add(at);
+    const points = [...cuts].sort((a, b) => a - b);
     const out: Array<[number, number]> = [];
-    for (let at = offset; at < offset + length; at++) {
+    for (let i = 0; i + 1 < points.length; i++) {
+      const at = points[i]!;
       const flags = this.dirty.some(([s, n]) => at >= s && at < s + n) ? 1 : 0;
       const last = out[out.length - 1];
-      if (last && last[1] === flags) last[0]++;
-      else out.push([1, flags]);
+      if (last && last[1] === flags) last[0] += points[i + 1]! - at;
+      else out.push([points[i + 1]! - at, flags]);
     }
     return out;
   }
