@@ -10,6 +10,9 @@
  *   into a hidden sibling `.<image>.boveda-snap-<16 hex>` when the file system can (btrfs, xfs
  *   with reflink, bcachefs, …); otherwise it is read in place. Block devices are read in place;
  *   their size comes from /sys/dev/block/<major>:<minor>/size (Linux).
+ * - qemu/nbd (NbdClient): an NBD client — structured replies, base:allocation and dirty-bitmap block
+ *   status, pipelined reads — to read QEMU exports; qemu/qmp (QmpClient, GuestAgentClient): the QMP
+ *   monitor and guest-agent clients that drive snapshots, bitmaps and file-system freezes.
  * - testing/ (runDiskSourceConformance): the node:test suite every implementation runs.
  *
  * Invariants
@@ -28,3 +31,5 @@
 export * from './disk-source.js';
 export { openRawDisk, diskSize, type RawDiskHooks } from './raw/raw-disk-source.js';
 export { isSnapshotCloneName } from './raw/snapshot-clone.js';
+export * from './qemu/nbd/index.js';
+export * from './qemu/qmp/index.js';
