@@ -10,6 +10,8 @@ export interface BackupDiskSpec {
   name: string;
   path: string;
   role: DiskRole;
+  /** QEMU VMs: how the running VM names the disk (qdev path and/or block node name). */
+  qemu?: { qdev: string | null; node: string | null } | null;
 }
 
 /** What a backup needs to know of a VM (the catalog's VmDefinition has this shape). */
@@ -19,6 +21,8 @@ export interface BackupSubject {
   preScript?: string | null;
   postScript?: string | null;
   scriptTimeoutSeconds?: number | null;
+  /** A running QEMU VM: its QMP socket (a monitor for Boveda) and optional guest-agent socket. */
+  qemu?: { qmpSocket: string; guestAgentSocket: string | null } | null;
 }
 
 export interface DiskProgress {

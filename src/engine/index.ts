@@ -8,6 +8,7 @@
  * or cancelled operation leaves no point and no partial restore target.
  */
 export * from './backup-vm.js';
+export * from './backup-qemu-vm.js';
 export * from './expire-points.js';
 export * from './list-points.js';
 export * from './point-meta.js';

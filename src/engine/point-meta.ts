@@ -28,6 +28,16 @@ export interface DiskMeta {
   /** Why changes were found the way they were (e.g. "disk added since the last point"). */
   changeDetectionNote: string | null;
   snapshot: 'reflink' | 'none';
+  /**
+   * QEMU disks: the persistent dirty bitmap started at this point (the next backup reads what it
+   * marks), or null when none was (raw image, a file-backed VM).
+   */
+  checkpoint?: string | null;
+  /** QEMU disks: the block node the disk was read from, and the checkpoint bitmap's granularity. */
+  qemuNode?: string;
+  bitmapGranularity?: number;
+  /** --verify-tracking: changed blocks the dirty bitmap did not mark (0 = tracking was right). */
+  trackingMissedBlocks?: number;
 }
 
 export function pointMeta(point: PointManifest): PointMeta {
@@ -51,5 +61,9 @@ export function diskMeta(disk: ManifestDisk): DiskMeta {
     changeDetection: meta.changeDetection === 'checksum' || meta.changeDetection === 'bitmap' ? meta.changeDetection : 'full',
     changeDetectionNote: typeof meta.changeDetectionNote === 'string' ? meta.changeDetectionNote : null,
     snapshot: meta.snapshot === 'reflink' ? 'reflink' : 'none',
+    ...(typeof meta.checkpoint === 'string' || meta.checkpoint === null ? { checkpoint: meta.checkpoint } : {}),
+    ...(typeof meta.qemuNode === 'string' ? { qemuNode: meta.qemuNode } : {}),
+    ...(typeof meta.bitmapGranularity === 'number' ? { bitmapGranularity: meta.bitmapGranularity } : {}),
+    ...(typeof meta.trackingMissedBlocks === 'number' ? { trackingMissedBlocks: meta.trackingMissedBlocks } : {}),
   };
 }

@@ -30,6 +30,8 @@ export interface QemuProcessOptions {
   diskSizes?: number[];
   /** Adds a virtio-serial port for a guest agent (nothing answers inside: the VM is paused). */
   guestAgentChannel?: boolean;
+  /** Image format per disk (default qcow2 for all). */
+  formats?: Array<'qcow2' | 'raw'>;
 }
 
 async function waitForPath(path: string, child: ChildProcess, what: string, stderr: () => string): Promise<void> {
@@ -57,11 +59,16 @@ export class QemuProcess {
   readonly guestAgentSocket: string | undefined;
   readonly disks: QemuDisk[];
   readonly child: ChildProcess;
+  /** A second QMP monitor (notes §3), for the code under test while the test holds qmpSocket. */
+  readonly backupQmpSocket: string;
+  readonly args: string[];
   #stderr = '';
 
-  private constructor(dir: string, disks: QemuDisk[], guestAgentSocket: string | undefined, child: ChildProcess) {
+  private constructor(dir: string, disks: QemuDisk[], guestAgentSocket: string | undefined, child: ChildProcess, args: string[]) {
     this.dir = dir;
+    this.args = args;
     this.qmpSocket = join(dir, 'qmp.sock');
+    this.backupQmpSocket = join(dir, 'qmp-backup.sock');
     this.guestAgentSocket = guestAgentSocket;
     this.disks = disks;
     this.child = child;
@@ -90,16 +97,19 @@ export class QemuProcess {
       };
     });
     const args = ['-machine', 'q35,accel=tcg', '-display', 'none', '-nodefaults', '-m', '128', '-S'];
-    for (const disk of disks) {
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk.path, String(disk.sizeBytes)]);
+    for (const [index, disk] of disks.entries()) {
+      const format = options.formats?.[index] ?? 'qcow2';
+      if (format === 'raw') disk.path = disk.path.replace(/\.qcow2$/, '.raw');
+      await run('qemu-img', ['create', '-q', '-f', format, disk.path, String(disk.sizeBytes)]);
       args.push(
         '-blockdev', `driver=file,filename=${disk.path},node-name=${disk.fileNodeName}`,
-        '-blockdev', `driver=qcow2,file=${disk.fileNodeName},node-name=${disk.nodeName}`,
+        '-blockdev', `driver=${format},file=${disk.fileNodeName},node-name=${disk.nodeName}`,
         '-device', `virtio-blk-pci,drive=${disk.nodeName},id=${disk.deviceId}`,
       );
     }
     const qmpSocket = join(dir, 'qmp.sock');
     args.push('-qmp', `unix:${qmpSocket},server=on,wait=off`);
+    args.push('-chardev', `socket,id=qmp-backup,path=${join(dir, 'qmp-backup.sock')},server=on,wait=off`, '-mon', 'chardev=qmp-backup,mode=control');
     let guestAgentSocket: string | undefined;
     if (options.guestAgentChannel === true) {
       guestAgentSocket = join(dir, 'qga.sock');
@@ -109,10 +119,19 @@ export class QemuProcess {
         '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0',
       );
     }
+    return QemuProcess.#launch(dir, disks, guestAgentSocket, args);
+  }
+
+  static async #launch(dir: string, disks: QemuDisk[], guestAgentSocket: string | undefined, args: string[]): Promise<QemuProcess> {
+    const qmpSocket = join(dir, 'qmp.sock');
+    await rm(qmpSocket, { force: true });
+    await rm(join(dir, 'qmp-backup.sock'), { force: true });
+    if (guestAgentSocket !== undefined) await rm(guestAgentSocket, { force: true });
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    const qemu = new QemuProcess(dir, disks, guestAgentSocket, child);
+    const qemu = new QemuProcess(dir, disks, guestAgentSocket, child, args);
     try {
       await waitForPath(qmpSocket, child, 'qemu-system-x86_64', () => qemu.stderr);
+      await waitForPath(qemu.backupQmpSocket, child, 'qemu-system-x86_64', () => qemu.stderr);
       if (guestAgentSocket !== undefined) await waitForPath(guestAgentSocket, child, 'qemu-system-x86_64', () => qemu.stderr);
     } catch (error) {
       await qemu.stop();
@@ -128,6 +147,12 @@ export class QemuProcess {
   /** kill -9 (or another signal) and wait for the exit. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await stopChild(this.child, signal);
+  }
+
+  /** Starts QEMU again on the same images (after kill()); the old object must not be used any more. */
+  async restart(): Promise<QemuProcess> {
+    await this.kill();
+    return QemuProcess.#launch(this.dir, this.disks, this.guestAgentSocket, this.args);
   }
 
   /** Kills QEMU (if alive) and removes the temp dir; safe to call twice. */
