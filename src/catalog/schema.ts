@@ -41,6 +41,9 @@ export interface VmsTable {
   post_script: string | null;
   script_timeout_seconds: number;
   notes: string | null;
+  /** QEMU VMs (migration 3): the QMP socket Boveda talks to, and the guest agent's; null otherwise. */
+  qmp_socket: string | null;
+  qga_socket: string | null;
 }
 
 export interface VmDisksTable {
@@ -52,6 +55,9 @@ export interface VmDisksTable {
   role: DiskRole;
   /** Orders the disks of a VM; unique per VM, gaps allowed (a removed disk leaves one). */
   position: number;
+  /** QEMU disks (migration 3): the device's qdev path and the block node the device reads. */
+  qemu_qdev: string | null;
+  qemu_node: string | null;
 }
 
 export interface PoliciesTable {

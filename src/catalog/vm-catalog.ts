@@ -2,7 +2,8 @@ import type { Kysely, Selectable } from 'kysely';
 import { BovedaError } from '../core/index.js';
 import type { CatalogAccess } from './catalog-access.js';
 import type { CatalogSchema, VmDisksTable, VmsTable } from './schema.js';
-import type { VmChanges, VmInput, VmRecord } from './vm-definition.js';
+import { isAbsolute } from 'node:path';
+import type { QemuVmDefinition, VmChanges, VmDiskDefinition, VmInput, VmRecord } from './vm-definition.js';
 import { checkNotes, checkScript, checkScriptTimeout, checkVmName, DEFAULT_SCRIPT_TIMEOUT_SECONDS, planDisks } from './vm-rules.js';
 
 type Db = Kysely<CatalogSchema>;
@@ -27,15 +28,20 @@ export class VmCatalog {
     const postScript = checkScript('post', input.postScript ?? null);
     const scriptTimeoutSeconds = checkScriptTimeout(input.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS);
     const notes = checkNotes(input.notes ?? null);
+    const qemu = checkQemu(input.qemu ?? null);
     return this.#access.write(`add VM ${name}`, async (db) => {
       if (await findVmRow(db, name)) throw new BovedaError('VM_EXISTS', `VM ${name} already exists`);
       const now = this.#access.clock.now().toISOString();
       const { id } = await db
         .insertInto('vms')
-        .values({ name, created_at: now, updated_at: now, pre_script: preScript, post_script: postScript, script_timeout_seconds: scriptTimeoutSeconds, notes })
+        .values({
+          name, created_at: now, updated_at: now, pre_script: preScript, post_script: postScript, script_timeout_seconds: scriptTimeoutSeconds, notes,
+          // Only QEMU VMs write the columns of migration 3.
+          ...(qemu ? { qmp_socket: qemu.qmpSocket, qga_socket: qemu.guestAgentSocket } : {}),
+        })
         .returning('id')
         .executeTakeFirstOrThrow();
-      await db.insertInto('vm_disks').values(disks.map((disk, position) => ({ vm_id: id, ...disk, position }))).execute();
+      await db.insertInto('vm_disks').values(disks.map((disk, position) => diskRow(id, disk, position))).execute();
       return loadVm(db, name);
     });
   }
@@ -95,7 +101,7 @@ export class VmCatalog {
       if (added.length > 0) {
         const { last } = await db.selectFrom('vm_disks').select((eb) => eb.fn.max('position').as('last')).where('vm_id', '=', row.id).executeTakeFirstOrThrow();
         const first = last === null ? 0 : Number(last) + 1;
-        await db.insertInto('vm_disks').values(added.map((disk, index) => ({ vm_id: row.id, ...disk, position: first + index }))).execute();
+        await db.insertInto('vm_disks').values(added.map((disk, index) => diskRow(row.id, disk, first + index))).execute();
       }
       await db.updateTable('vms').set({ ...fields, updated_at: this.#access.clock.now().toISOString() }).where('id', '=', row.id).execute();
       return loadVm(db, name);
@@ -117,7 +123,11 @@ async function loadVm(db: Db, name: string): Promise<VmRecord> {
 function toRecord(vm: Selectable<VmsTable>, disks: Selectable<VmDisksTable>[]): VmRecord {
   return {
     name: vm.name,
-    disks: disks.map((disk) => ({ name: disk.name, path: disk.path, role: disk.role })),
+    disks: disks.map((disk) => ({
+      name: disk.name, path: disk.path, role: disk.role,
+      ...((disk.qemu_qdev ?? null) !== null || (disk.qemu_node ?? null) !== null ? { qemu: { qdev: disk.qemu_qdev, node: disk.qemu_node } } : {}),
+    })),
+    ...((vm.qmp_socket ?? null) === null ? {} : { qemu: { qmpSocket: vm.qmp_socket!, guestAgentSocket: vm.qga_socket ?? null } }),
     preScript: vm.pre_script,
     postScript: vm.post_script,
     scriptTimeoutSeconds: vm.script_timeout_seconds,
@@ -125,4 +135,20 @@ function toRecord(vm: Selectable<VmsTable>, disks: Selectable<VmDisksTable>[]): 
     updatedAt: vm.updated_at,
     notes: vm.notes,
   };
+}
+
+function diskRow(vmId: number, disk: VmDiskDefinition, position: number) {
+  const row = { vm_id: vmId, name: disk.name, path: disk.path, role: disk.role, position };
+  return disk.qemu ? { ...row, qemu_qdev: disk.qemu.qdev, qemu_node: disk.qemu.node } : row;
+}
+
+/** A QEMU VM's sockets: absolute paths (the guest agent's only with a QMP socket). */
+function checkQemu(qemu: QemuVmDefinition | null): QemuVmDefinition | null {
+  if (qemu === null) return null;
+  for (const path of [qemu.qmpSocket, qemu.guestAgentSocket]) {
+    if (path !== null && (typeof path !== 'string' || !isAbsolute(path) || path.includes('\0'))) {
+      throw new BovedaError('INVALID_ARGUMENT', `QEMU socket path ${JSON.stringify(path)} must be an absolute path`);
+    }
+  }
+  return { qmpSocket: qemu.qmpSocket, guestAgentSocket: qemu.guestAgentSocket };
 }

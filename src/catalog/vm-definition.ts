@@ -19,6 +19,19 @@ export interface VmDiskDefinition {
   /** Absolute path of a raw image file or a block device, as the user gave it (symlinks are kept). */
   readonly path: string;
   readonly role: DiskRole;
+  /** A disk of a QEMU VM: how the running QEMU names it (qdev path and/or block node name). */
+  readonly qemu?: QemuDiskIdentity | null;
+}
+
+export interface QemuDiskIdentity {
+  readonly qdev: string | null;
+  readonly node: string | null;
+}
+
+/** A running QEMU VM: Boveda's QMP monitor socket and the optional guest-agent socket. */
+export interface QemuVmDefinition {
+  readonly qmpSocket: string;
+  readonly guestAgentSocket: string | null;
 }
 
 /** Everything the backup engine needs to back up one VM. */
@@ -32,6 +45,8 @@ export interface VmDefinition {
   readonly postScript: string | null;
   /** How long each script may run before it is killed and counted as failed. */
   readonly scriptTimeoutSeconds: number;
+  /** Set for a running QEMU VM (backed up over QMP + NBD); null for image files and block devices. */
+  readonly qemu?: QemuVmDefinition | null;
 }
 
 /** A VM as stored in the catalog. */
@@ -48,6 +63,7 @@ export interface DiskInput {
   path: string;
   role?: DiskRole | undefined;
   name?: string | undefined;
+  qemu?: QemuDiskIdentity | null | undefined;
 }
 
 export interface VmInput {
@@ -59,6 +75,7 @@ export interface VmInput {
   /** Default DEFAULT_SCRIPT_TIMEOUT_SECONDS. */
   scriptTimeoutSeconds?: number | undefined;
   notes?: string | null | undefined;
+  qemu?: QemuVmDefinition | null | undefined;
 }
 
 /** A change to a VM: undefined leaves a field as it is, null clears it. Disks are removed first, then added. */

@@ -103,6 +103,7 @@ export function planDisks(
     path: checkDiskPath(input.path),
     role: input.role === undefined ? undefined : checkDiskRole(input.role),
     name: input.name === undefined ? undefined : checkDiskName(input.name),
+    qemu: input.qemu ?? null,
   }));
   const taken = new Set([...disks.map((disk) => disk.name), ...checked.flatMap((input) => (input.name === undefined ? [] : [input.name]))]);
   let next = 0;
@@ -118,7 +119,7 @@ export function planDisks(
     if (sameName) throw invalid(`VM ${vmName} already has a disk named ${name} (${sameName.path})`);
     const samePath = disks.find((disk) => disk.path === input.path);
     if (samePath) throw invalid(`VM ${vmName} already has disk ${input.path} (as ${samePath.name})`);
-    disks.push({ name, path: input.path, role });
+    disks.push(input.qemu ? { name, path: input.path, role, qemu: input.qemu } : { name, path: input.path, role });
   }
   if (disks.length === 0) throw invalid(`VM ${vmName} needs at least one disk`);
   if (disks.every((disk) => disk.role === 'temp')) throw invalid(`VM ${vmName} needs at least one disk that is not temp (temp disks are never backed up)`);
