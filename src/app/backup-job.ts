@@ -1,6 +1,6 @@
 import { BovedaError } from '../core/index.js';
 import type { StoredJob } from '../catalog/index.js';
-import { backupVm, type BackupResult, type DiskProgress } from '../engine/index.js';
+import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, type QemuBackupOptions, diskMeta } from '../engine/index.js';
 import type { AppContext } from './app-context.js';
 import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
 import { pointRecord } from './point-records.js';
@@ -9,6 +9,8 @@ export interface BackupJobOptions {
   trigger: 'on-demand' | 'scheduled';
   expiresAt?: Date | null;
   snapshot?: boolean;
+  /** QEMU VMs: also read everything and report changed blocks the dirty bitmap missed. */
+  verifyTracking?: boolean;
   waitMs?: number;
   signal?: AbortSignal;
   onProgress?: (progress: DiskProgress) => void;
@@ -28,7 +30,8 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
     if (!vm) throw new BovedaError('VM_NOT_FOUND', `no VM named "${vmName}" (removed, or never added: see "boveda vm list"); its recovery points are kept`);
     const vault = await app.vault();
     const done = new Map<string, DiskProgress>();
-    const outcome = await backupVm(vault, vm, {
+    const backup = vm.qemu ? (v: typeof vault, s: typeof vm, o: QemuBackupOptions) => backupQemuVm(v, s, { ...o, verifyTracking: options.verifyTracking }) : backupVm;
+    const outcome = await backup(vault, vm, {
       trigger: options.trigger, expiresAt: options.expiresAt ?? null, snapshot: options.snapshot, waitMs: options.waitMs, signal: context.signal,
       onProgress: (progress) => {
         done.set(progress.disk, progress);
@@ -50,6 +53,10 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
       result: {
         pointId: outcome.point.pointId, createdAt: outcome.point.createdAt, expiresAt: outcome.meta.expiresAt,
         type: outcome.meta.type, consistency: outcome.meta.consistency,
+        disks: outcome.point.disks.map((disk) => {
+          const meta = diskMeta(disk);
+          return { name: disk.name, changeDetection: meta.changeDetection, changeDetectionNote: meta.changeDetectionNote, bytesRead: disk.stats.bytesRead };
+        }),
       },
     };
   };

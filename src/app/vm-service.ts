@@ -2,10 +2,10 @@ import { access, constants, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import {
   Catalog, checkVmName, planDisks,
-  type CatalogOptions, type DiskInput, type VmChanges, type VmDiskDefinition, type VmInput, type VmRecord,
+  type CatalogOptions, type DiskInput, type DiskRole, type VmChanges, type VmDiskDefinition, type VmInput, type VmRecord,
 } from '../catalog/index.js';
 import { BovedaError, isBovedaError } from '../core/index.js';
-import { diskSize } from '../sources/index.js';
+import { diskSize, QmpClient, type BlockDeviceNode } from '../sources/index.js';
 import { catalogFile, ensureDataDir } from './data-dir.js';
 
 /** A disk of a VM as it is on this machine now (for `vm show`). */
@@ -25,6 +25,30 @@ export interface DiskStatus extends VmDiskDefinition {
 export interface VmStatus {
   vm: VmRecord;
   disks: DiskStatus[];
+  /** QEMU VMs: whether Boveda's QMP socket answers now, and QEMU's run state. */
+  qemu?: { reachable: boolean; status: string | null; problem: string | null };
+}
+
+/** `vm add NAME --qemu-qmp SOCKET`: disks are discovered over QMP. */
+export interface QemuVmInput {
+  name: string;
+  qmpSocket: string;
+  guestAgentSocket?: string | null;
+  /** Role by qdev path, device id (e.g. "vda"), or node name. */
+  roles?: ReadonlyMap<string, DiskRole>;
+  /** Disks never backed up (stored as temp), by the same keys. */
+  exclude?: readonly string[];
+  preScript?: string | null;
+  postScript?: string | null;
+  scriptTimeoutSeconds?: number;
+  notes?: string | null;
+  timeoutMs?: number;
+}
+
+/** Whether a QEMU device is the one `key` names: qdev path, -device id, node name or legacy drive name. */
+function deviceMatches(key: string, device: BlockDeviceNode): boolean {
+  return key === device.qdev || key === device.nodeName || (device.device !== '' && key === device.device)
+    || (device.qdev !== undefined && /^\/machine\/peripheral\/([^/]+)\//.exec(device.qdev)?.[1] === key);
 }
 
 /**
@@ -57,6 +81,44 @@ export class VmService {
     return this.catalog.vms.add({ ...input, name, disks });
   }
 
+  /**
+   * Defines a running QEMU VM: its disks are the block devices QMP reports (image file, qdev path,
+   * node name). Roles: the first disk os, the others data, unless `roles` says otherwise; `exclude`d
+   * disks are temp (never backed up). QEMU_UNREACHABLE when the socket does not answer.
+   */
+  async addQemuVm(input: QemuVmInput): Promise<VmRecord> {
+    const name = checkVmName(input.name);
+    if (await this.catalog.vms.find(name)) throw new BovedaError('VM_EXISTS', `VM ${name} already exists`);
+    const qmpSocket = resolve(input.qmpSocket);
+    const qmp = await QmpClient.connect(qmpSocket, { timeoutMs: input.timeoutMs ?? 10_000 });
+    let devices: BlockDeviceNode[];
+    try {
+      devices = await qmp.blockDeviceNodes();
+    } finally {
+      qmp.close();
+    }
+    const describe = (device: BlockDeviceNode) => device.qdev ?? device.nodeName;
+    for (const key of [...(input.roles?.keys() ?? []), ...(input.exclude ?? [])]) {
+      if (!devices.some((device) => deviceMatches(key, device))) {
+        throw new BovedaError('INVALID_ARGUMENT', `VM ${name} has no disk "${key}" (QEMU reports: ${devices.map(describe).join(', ') || 'no disks'})`);
+      }
+    }
+    if (devices.length === 0) throw new BovedaError('INVALID_ARGUMENT', `QEMU at ${qmpSocket} reports no disks`);
+    const disks: DiskInput[] = devices.map((device, index) => {
+      const excluded = (input.exclude ?? []).some((key) => deviceMatches(key, device));
+      const role = [...(input.roles ?? new Map<string, DiskRole>())].find(([key]) => deviceMatches(key, device))?.[1];
+      return {
+        path: device.file,
+        role: excluded ? 'temp' : role ?? (index === 0 ? 'os' : 'data'),
+        qemu: { qdev: device.qdev ?? null, node: device.nodeName },
+      };
+    });
+    return this.catalog.vms.add({
+      name, disks, preScript: input.preScript, postScript: input.postScript, scriptTimeoutSeconds: input.scriptTimeoutSeconds, notes: input.notes,
+      qemu: { qmpSocket, guestAgentSocket: input.guestAgentSocket ? resolve(input.guestAgentSocket) : null },
+    });
+  }
+
   /** Every VM, ordered by name. */
   async listVms(): Promise<VmRecord[]> {
     return this.catalog.vms.list();
@@ -70,7 +132,19 @@ export class VmService {
   /** The VM with each disk's current state on this machine. */
   async describeVm(name: string): Promise<VmStatus> {
     const vm = await this.catalog.vms.get(name);
-    return { vm, disks: await Promise.all(vm.disks.map(diskStatus)) };
+    const disks = await Promise.all(vm.disks.map(diskStatus));
+    if (!vm.qemu) return { vm, disks };
+    try {
+      const qmp = await QmpClient.connect(vm.qemu.qmpSocket, { timeoutMs: 3000 });
+      try {
+        const status = await qmp.queryStatus({ timeoutMs: 3000 });
+        return { vm, disks, qemu: { reachable: true, status: status.status, problem: null } };
+      } finally {
+        qmp.close();
+      }
+    } catch (error) {
+      return { vm, disks, qemu: { reachable: false, status: null, problem: error instanceof Error ? error.message : String(error) } };
+    }
   }
 
   /** Removes the definition only: the VM's recovery points stay in the vault. */

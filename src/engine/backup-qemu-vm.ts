@@ -200,12 +200,12 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
     const stored = await readAllDisks(writer, plans, nbdSocket, options, warnings);
     const consistency: Consistency = frozen ? (subject.preScript && scriptsOk ? 'application' : 'file-system')
       : subject.preScript && scriptsOk && !qemu.guestAgentSocket ? 'application' : 'crash';
-    if (!frozen && !qemu.guestAgentSocket && consistency === 'crash') warnings.push('no guest agent configured: the point is crash-consistent');
     for (const plan of plans) if (plan.note && plan.detection !== 'full') warnings.push(`disk "${plan.spec.name}": ${plan.detection === 'bitmap' ? '' : 'checksum comparison: '}${plan.note}`);
     const meta: PointMeta = {
       type: parent ? 'incremental' : 'full',
       consistency,
-      consistencyNote: consistency === 'application' ? null : frozen ? 'file systems frozen through the guest agent; no pre-script' : warnings.find((w) => /guest agent|pre-script|post-script/.test(w)) ?? null,
+      consistencyNote: consistency === 'application' ? null : frozen ? 'file systems frozen through the guest agent; no pre-script'
+        : warnings.find((w) => /guest agent|pre-script|post-script/.test(w)) ?? (qemu.guestAgentSocket ? null : 'no guest agent configured (--qga): crash-consistent'),
       expiresAt: options.expiresAt ? options.expiresAt.toISOString() : null,
       trigger: options.trigger ?? 'on-demand',
       warnings,

@@ -14,6 +14,7 @@ interface BackupCliOptions extends DataCommandOptions {
   retainUntil?: string;
   snapshot: boolean;
   wait: string;
+  verifyTracking?: boolean;
 }
 
 /** Expiry from --retain-days / --retain-until, in UTC; null when neither is given (never expires). */
@@ -47,6 +48,7 @@ export function registerBackup(program: Command, context: CommandContext): void 
     .option('--retain-days <n>', 'keep this recovery point for N days (UTC); default: never expires')
     .option('--retain-until <date>', 'keep this recovery point until DATE (UTC), e.g. 2027-01-31')
     .option('--no-snapshot', 'read disks in place instead of from a reflink clone')
+    .option('--verify-tracking', 'QEMU VMs: also read every allocated block and report changed blocks the dirty bitmap missed (exit status 3 when it missed any)')
     .option('--wait <seconds>', 'wait this long if another backup of the VM is running', '0'))
     .action(async (vmName: string, options: BackupCliOptions) => {
       const { io } = context;
@@ -60,7 +62,7 @@ export function registerBackup(program: Command, context: CommandContext): void 
         await app.catalog.jobs.failOrphans();
         const progress = new ProgressReporter(io, options.json === true);
         const run = await runBackupJob(app, vmName, {
-          trigger: 'on-demand', expiresAt, snapshot: options.snapshot, waitMs: waitSeconds * 1000, signal: context.signal,
+          trigger: 'on-demand', expiresAt, snapshot: options.snapshot, verifyTracking: options.verifyTracking === true, waitMs: waitSeconds * 1000, signal: context.signal,
           onProgress: ({ disk, bytesDone, bytesTotal }) => progress.update(disk, bytesDone, bytesTotal),
         });
         progress.done();
@@ -69,11 +71,15 @@ export function registerBackup(program: Command, context: CommandContext): void 
       });
       const { point, meta, cleanupProblems, job } = outcome;
       for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
+      const missed = point.disks.reduce((sum, disk) => sum + ((disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks ?? 0), 0);
+      if (missed > 0) context.setExitCode(3);
       if (options.json) {
         printJsonLine(io, {
           event: 'completed', id: point.pointId, job: job.id, jobStatus: job.status, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
           type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
-          disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection })),
+          disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection,
+            changeDetectionNote: (disk.meta as { changeDetectionNote?: string | null }).changeDetectionNote ?? null,
+            ...((disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks === undefined ? {} : { trackingMissedBlocks: (disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks }) })),
         });
         return;
       }
@@ -83,7 +89,8 @@ export function registerBackup(program: Command, context: CommandContext): void 
         `  job ${job.id}: ${job.status}`,
       ];
       for (const disk of point.disks) {
-        lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new`);
+        const how = disk.meta as { changeDetection?: string; changeDetectionNote?: string | null };
+        lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new, changes by ${how.changeDetection ?? 'full'}${how.changeDetectionNote ? ` (${how.changeDetectionNote})` : ''}`);
       }
       for (const warning of meta.warnings) lines.push(`  warning: ${warning}`);
       lines.push(`  took ${meta.durationSeconds} s`);

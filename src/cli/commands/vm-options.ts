@@ -72,7 +72,8 @@ export function parseScriptTimeout(text: string): number {
 export function vmJson(vm: VmRecord) {
   return {
     name: vm.name,
-    disks: vm.disks.map((disk) => ({ name: disk.name, path: disk.path, role: disk.role })),
+    disks: vm.disks.map((disk) => ({ name: disk.name, path: disk.path, role: disk.role, ...(disk.qemu ? { qemu: disk.qemu } : {}) })),
+    qemu: vm.qemu ?? null,
     preScript: vm.preScript,
     postScript: vm.postScript,
     scriptTimeoutSeconds: vm.scriptTimeoutSeconds,
@@ -85,5 +86,5 @@ export function vmJson(vm: VmRecord) {
 /** One line per disk: "  disk0  os    /var/lib/vms/web.img". */
 export function diskLines(vm: VmRecord): string[] {
   const width = Math.max(...vm.disks.map((disk) => disk.name.length));
-  return vm.disks.map((disk) => `  ${disk.name.padEnd(width)}  ${disk.role.padEnd(4)}  ${disk.path}${disk.role === 'temp' ? '  (never backed up)' : ''}`);
+  return vm.disks.map((disk) => `  ${disk.name.padEnd(width)}  ${disk.role.padEnd(4)}  ${disk.path}${disk.qemu ? `  [${disk.qemu.qdev ?? disk.qemu.node}]` : ''}${disk.role === 'temp' ? '  (never backed up)' : ''}`);
 }

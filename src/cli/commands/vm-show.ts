@@ -8,10 +8,11 @@ export function registerVmShow(vm: Command, context: CommandContext): void {
   addVmOptions(vm.command('show').argument('<name>', 'the VM').description('show a VM\'s definition and the current state of its disks'))
     .action(async (name: string, options: VmCommandOptions) => {
       const { io } = context;
-      const { vm: record, disks } = await withVms(options, io, (service) => service.describeVm(name));
+      const { vm: record, disks, qemu } = await withVms(options, io, (service) => service.describeVm(name));
       if (options.json) {
         return printJson(io, {
           ...vmJson(record),
+          ...(qemu ? { qemuStatus: qemu } : {}),
           disks: disks.map((disk) => ({
             name: disk.name, path: disk.path, role: disk.role, backedUp: disk.backedUp, exists: disk.exists,
             kind: disk.kind, sizeBytes: disk.sizeBytes, readable: disk.readable, problem: disk.problem,
@@ -26,6 +27,10 @@ export function registerVmShow(vm: Command, context: CommandContext): void {
         `  pre-script      ${record.preScript ?? '-'}`,
         `  post-script     ${record.postScript ?? '-'}`,
         `  script timeout  ${record.scriptTimeoutSeconds} s`,
+        ...(record.qemu ? [
+          `  QEMU VM         QMP ${record.qemu.qmpSocket}: ${qemu?.reachable ? `reachable (${qemu.status ?? '?'})` : `not reachable (${qemu?.problem ?? '?'})`}`,
+          `  guest agent     ${record.qemu.guestAgentSocket ?? '-'}`,
+        ] : []),
         ...(record.notes === null ? [] : [`  notes           ${record.notes}`]),
         '',
         `  ${'DISK'.padEnd(nameWidth)}  ROLE  SIZE        STATE    PATH`,
