@@ -77,7 +77,9 @@ export async function refuseExistingTargets(paths: string[]): Promise<void> {
  * - raw: `<dir>/<disk>.img`, written directly.
  * - qcow2: `<dir>/<disk>.qcow2`: the blocks go to a hidden sparse raw image
  *   `<dir>/.<disk>.qcow2.boveda-raw-<hex>`, which `qemu-img convert` turns into qcow2 (zero regions
- *   stay unallocated), then the temporary image is removed. qemu-img is checked before any data is
+ *   stay unallocated), then the temporary image is removed. QEMU sizes images in 512-byte sectors:
+ *   a disk whose size is not a multiple of 512 gets a zero tail up to the next one (real disks
+ *   are whole sectors). qemu-img is checked before any data is
  *   read: missing, it is INVALID_ARGUMENT naming it and how to install it.
  * Existing targets are refused (RESTORE_TARGET_EXISTS, before anything is written) unless `force`;
  * a failed or cancelled restore removes its partial files (qemu-img is killed), so a target is
