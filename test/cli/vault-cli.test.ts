@@ -10,11 +10,13 @@ import { Vault, VaultWriter, writeDisk } from '../../src/repository/index.js';
 import { SeededRandom } from '../../src/util/index.js';
 
 const bin = join(process.cwd(), 'dist/src/cli/main.js');
+/** A private data directory (catalog), so the tests never open the user's default one. */
+let dataDir: string | undefined;
 
 function boveda(args: string[], env: Record<string, string | undefined> = {}) {
   const result = spawnSync(process.execPath, [bin, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, BOVEDA_SCRYPT_N: '1024', BOVEDA_PASSPHRASE: 'correct horse', BOVEDA_VAULT: undefined, ...env },
+    env: { ...process.env, BOVEDA_SCRYPT_N: '1024', BOVEDA_PASSPHRASE: 'correct horse', BOVEDA_VAULT: undefined, BOVEDA_DATA: dataDir, XDG_DATA_HOME: undefined, ...env },
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -42,6 +44,7 @@ describe('boveda vault (CLI, real processes and files)', () => {
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'boveda-cli-'));
+    dataDir = join(work, 'data');
     vaultDir = join(work, 'vault');
   });
   after(async () => {

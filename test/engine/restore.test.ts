@@ -46,8 +46,8 @@ describe('restoreToDirectory', () => {
     const dir = join(work, 'sparse');
     const restored = await restoreToDirectory(vault, point, dir);
     assert.deepEqual(restored, [
-      { disk: 'os', path: join(dir, 'os.img'), sizeBytes: osBytes.length, bytesWritten: 3 * BLOCK + 300 },
-      { disk: 'data', path: join(dir, 'data.img'), sizeBytes: dataBytes.length, bytesWritten: 4 * BLOCK },
+      { disk: 'os', path: join(dir, 'os.img'), format: 'raw', sizeBytes: osBytes.length, bytesWritten: 3 * BLOCK + 300 },
+      { disk: 'data', path: join(dir, 'data.img'), format: 'raw', sizeBytes: dataBytes.length, bytesWritten: 4 * BLOCK },
     ]);
     assertBytesEqual(await readFile(join(dir, 'os.img')), osBytes, 'os image');
     assertBytesEqual(await readFile(join(dir, 'data.img')), dataBytes, 'data image');

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
-import { latestPoint, readPoint, resolvePointId, restoreInPlace, restoreToDirectory, runNewJob, type PointManifest, type ReplacedDisk, type RestoredDisk } from '../../app/index.js';
+import {
+  latestPoint, readPoint, resolvePointId, restoreAsVm, restoreInPlace, restoreToDirectory, runNewJob, shellQuote,
+  type ImageFormat, type KvmMode, type PointManifest, type ReplacedDisk, type RestoredDisk, type RestoredVm, type RestoreProgress,
+} from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
@@ -12,6 +15,9 @@ interface RestoreOutcome {
   point: PointManifest;
   restored: RestoredDisk[] | undefined;
   replaced: ReplacedDisk[] | undefined;
+  newVm?: RestoredVm;
+  /** Whether the VM's definition was found, so its temp disks (never in a point) are known. */
+  definitionKnown?: boolean;
 }
 
 interface RestoreCliOptions extends DataCommandOptions {
@@ -20,19 +26,61 @@ interface RestoreCliOptions extends DataCommandOptions {
   to?: string;
   replace?: boolean;
   force?: boolean;
+  format?: string;
+  asVm?: string;
+  memory?: string;
+  cpus?: string;
+  kvm?: string;
+}
+
+/** The progress track of a disk: the qemu-img conversion to qcow2 is a track of its own. */
+export function progressLabel(progress: RestoreProgress): string {
+  return progress.phase === 'convert' ? `${progress.disk} (qcow2)` : progress.disk;
+}
+
+export function imageFormat(value: string | undefined, fallback: ImageFormat): ImageFormat {
+  if (value === undefined) return fallback;
+  if (value !== 'raw' && value !== 'qcow2') throw new BovedaError('INVALID_ARGUMENT', `--format ${JSON.stringify(value)}: use raw or qcow2`);
+  return value;
+}
+
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new BovedaError('INVALID_ARGUMENT', `${flag} ${JSON.stringify(value)}: give a whole number`);
+  return Number(value);
+}
+
+function kvmMode(value: string | undefined): KvmMode | undefined {
+  if (value === undefined || value === 'auto' || value === 'on' || value === 'off') return value;
+  throw new BovedaError('INVALID_ARGUMENT', `--kvm ${JSON.stringify(value)}: use auto, on or off`);
 }
 
 export function registerRestore(program: Command, context: CommandContext): void {
   addDataOptions(program.command('restore').argument('<vm>', 'the VM whose point to restore')
-    .description('restore a recovery point (default: the latest) to new sparse images, or --replace the VM\'s own disks in place'))
+    .description('restore a recovery point (default: the latest) to new sparse images, as a new VM (images + QEMU script + libvirt XML), or --replace the VM\'s own disks in place'))
     .option('--point <id>', 'recovery point id or unique prefix (default: the latest)')
     .option('--disk <name...>', 'only these disks')
-    .option('--to <dir>', 'write <dir>/<disk>.img (new sparse images)')
-    .option('--force', 'with --to: overwrite existing image files')
+    .option('--to <dir>', 'write <dir>/<disk>.img (new sparse raw images) or <dir>/<disk>.qcow2 (--format qcow2)')
+    .option('--format <format>', 'with --to: raw (default; qcow2 with --as-vm) or qcow2 (needs qemu-img)')
+    .option('--as-vm <name>', 'with --to: restore every disk as a new VM: images, <dir>/<name>.qemu.sh (QEMU command line) and <dir>/<name>.libvirt.xml')
+    .option('--memory <MiB>', 'with --as-vm: the new VM\'s memory in MiB (default 2048)')
+    .option('--cpus <n>', 'with --as-vm: the new VM\'s virtual CPUs (default 2)')
+    .option('--kvm <mode>', 'with --as-vm: auto (KVM when /dev/kvm is usable where the script runs; default), on or off')
+    .option('--force', 'with --to: overwrite existing image (and VM definition) files')
     .option('--replace', 'rewrite the VM\'s own disks in place, writing only the blocks that differ (stop the VM first)')
     .action(async (vmName: string, options: RestoreCliOptions) => {
       const { io } = context;
       if ((options.to === undefined) === (options.replace !== true)) throw new BovedaError('INVALID_ARGUMENT', 'give exactly one of --to DIR or --replace');
+      const asVm = options.asVm;
+      if (options.replace && options.format !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--format goes with --to, not --replace (which keeps the disks\' own format)');
+      if (asVm === undefined && (options.memory !== undefined || options.cpus !== undefined || options.kvm !== undefined)) {
+        throw new BovedaError('INVALID_ARGUMENT', '--memory, --cpus and --kvm go with --as-vm NAME');
+      }
+      if (asVm !== undefined && options.disk !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--as-vm restores every disk of the point: leave out --disk');
+      const format = imageFormat(options.format, asVm === undefined ? 'raw' : 'qcow2');
+      const memoryMiB = wholeNumber('--memory', options.memory);
+      const cpus = wholeNumber('--cpus', options.cpus);
+      const kvm = kvmMode(options.kvm);
       const progress = new ProgressReporter(io, options.json === true);
       const pickPoint = async (vault: Parameters<typeof readPoint>[0]) => {
         if (options.point) {
@@ -48,6 +96,7 @@ export function registerRestore(program: Command, context: CommandContext): void
       const outcome = await withApp(options, io, async (app) => {
         // For --replace the VM must be defined (its disk paths); checked before any passphrase prompt.
         const vm = to === undefined ? await app.catalog.vms.get(vmName) : undefined;
+        const definition = asVm !== undefined ? await app.catalog.vms.find(vmName) : null;
         // As in the seeds: soft-deleted data is restorable only after undelete.
         const item = await app.catalog.items.find(vmName);
         if (item?.state === 'soft-deleted') {
@@ -68,11 +117,22 @@ export function registerRestore(program: Command, context: CommandContext): void
             job.progress(done, total);
           };
           const totals = new Map<string, [number, number]>();
-          const onJobProgress = ({ disk, bytesDone, bytesTotal }: { disk: string; bytesDone: number; bytesTotal: number }) => report(disk, bytesDone, bytesTotal);
+          const onJobProgress = (item: RestoreProgress | { disk: string; bytesDone: number; bytesTotal: number }) => report('phase' in item ? progressLabel(item) : item.disk, item.bytesDone, item.bytesTotal);
+          if (to !== undefined && asVm !== undefined) {
+            // Temp disks are never in a point: the VM's definition (if it still exists) names them.
+            const tempDisks = (definition?.disks ?? []).filter((disk) => disk.role === 'temp').map((disk) => disk.name);
+            const newVm = await restoreAsVm(vault, point, to, {
+              name: asVm, format, memoryMiB, cpus, kvm, force: options.force === true, tempDisks, signal: job.signal, onProgress: onJobProgress,
+            });
+            return {
+              value: { point, restored: newVm.disks, replaced: undefined, newVm, definitionKnown: definition !== null },
+              result: { pointId: point.pointId, mode: 'new-vm', directory: newVm.directory, format, name: newVm.name, disks: newVm.disks.map((item) => item.disk), script: newVm.script, libvirtXml: newVm.libvirtXml },
+            };
+          }
           if (to !== undefined) {
             // From the vault alone: works for a VM whose definition (or disks) are gone.
-            const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, force: options.force === true, signal: job.signal, onProgress: onJobProgress });
-            return { value: { point, restored, replaced: undefined }, result: { pointId: point.pointId, mode: 'new-images', directory: to, disks: restored.map((item) => item.disk) } };
+            const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, format, force: options.force === true, signal: job.signal, onProgress: onJobProgress });
+            return { value: { point, restored, replaced: undefined }, result: { pointId: point.pointId, mode: 'new-images', directory: to, format, disks: restored.map((item) => item.disk) } };
           }
           const names = options.disk ?? point.disks.map((disk) => disk.name);
           const targets = names.map((name) => {
@@ -87,7 +147,12 @@ export function registerRestore(program: Command, context: CommandContext): void
         return { ...run.value!, jobId: run.job.id };
       });
       progress.done();
-      const { point, restored, replaced, jobId } = outcome;
+      const { point, restored, replaced, newVm, definitionKnown, jobId } = outcome;
+      if (newVm) {
+        if (options.json) printJsonLine(io, { event: 'completed', job: jobId, point: point.pointId, restored: newVm.disks, vm: newVm });
+        else printLines(io, newVmLines(vmName, point, newVm, definitionKnown === true, jobId));
+        return;
+      }
       if (restored) {
         if (options.json) printJsonLine(io, { event: 'completed', job: jobId, point: point.pointId, restored });
         else printLines(io, [`Restored recovery point ${point.pointId} (${point.createdAt}) of VM "${vmName}" (job ${jobId}):`, ...restored.map((item) => `  ${item.disk} → ${item.path} (${formatSize(item.sizeBytes)})`)]);
@@ -96,4 +161,22 @@ export function registerRestore(program: Command, context: CommandContext): void
       if (options.json) printJsonLine(io, { event: 'completed', job: jobId, point: point.pointId, replaced });
       else printLines(io, [`Replaced the disks of VM "${vmName}" with recovery point ${point.pointId} (${point.createdAt}) (job ${jobId}):`, ...replaced!.map((item) => `  ${item.disk} (${item.path}): ${item.blocksWritten} of ${item.blocksChecked} blocks differed, ${formatSize(item.bytesWritten)} written`)]);
     });
+}
+
+function newVmLines(vmName: string, point: PointManifest, vm: RestoredVm, definitionKnown: boolean, jobId: string): string[] {
+  const lines = [
+    `Restored recovery point ${point.pointId} (${point.createdAt}) of VM "${vmName}" as new VM ${JSON.stringify(vm.name)} (job ${jobId}):`,
+    ...vm.disks.map((disk) => `  ${disk.device} ${disk.disk} (${disk.role}) → ${disk.path} (${disk.format}, ${formatSize(disk.sizeBytes)})`),
+    `Start it with QEMU (${vm.memoryMiB} MiB, ${vm.cpus} CPUs, KVM ${vm.kvm}; QMP socket ${vm.qmpSocket}):`,
+    `  ${shellQuote(vm.script)}`,
+    'Or define it in libvirt (add a network interface if it needs one):',
+    `  virsh define ${shellQuote(vm.libvirtXml)} && virsh start ${shellQuote(vm.name)}`,
+  ];
+  if (vm.tempDisks.length > 0) {
+    const one = vm.tempDisks.length === 1;
+    lines.push(`Temp disk${one ? '' : 's'} ${vm.tempDisks.join(', ')} ${one ? 'was' : 'were'} not restored (temp disks are never backed up): if the VM needs ${one ? 'it' : 'them'}, create ${one ? 'it' : 'them'} empty (qemu-img create -f qcow2 FILE SIZE) and add ${one ? 'it' : 'them'} to the script and the XML.`);
+  } else if (!definitionKnown) {
+    lines.push(`VM "${vmName}" is no longer defined, so its temp disks (never backed up) are unknown: if it had one the guest needs, create it empty and add it.`);
+  }
+  return lines;
 }
