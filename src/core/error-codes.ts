@@ -35,6 +35,7 @@ export const errorCodes = {
   VM_NOT_FOUND: { exit: 1, summary: 'No protected VM of that name.' },
   VM_EXISTS: { exit: 1, summary: 'A VM of that name is already defined.' },
   VM_BUSY: { exit: 4, summary: 'Another backup or restore of the same VM is running.' },
+  VM_RUNNING: { exit: 4, summary: 'The VM is running (its QMP monitor answers); the operation needs it stopped.' },
   RESTORE_TARGET_EXISTS: { exit: 1, summary: 'The restore target exists and --force was not given.' },
   CATALOG_ERROR: { exit: 1, summary: 'The catalog database failed (open, migration, query); the message names the file.' },
 

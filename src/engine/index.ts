@@ -16,6 +16,7 @@ export * from './list-points.js';
 export * from './point-meta.js';
 export * from './qemu-img.js';
 export * from './restore-as-vm.js';
+export * from './qemu-vm-state.js';
 export * from './restore-in-place.js';
 export * from './restore-to-directory.js';
 export * from './run-script.js';

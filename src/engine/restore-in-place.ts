@@ -1,8 +1,50 @@
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES, VaultReader, isZero, type ManifestDisk, type PointManifest, type Vault } from '../repository/index.js';
 import { throwIfAborted } from '../util/index.js';
 import { asVmBusy, vmLockScope, type DiskProgress } from './backup-vm.js';
+import { restoreToDirectory } from './restore-to-directory.js';
+
+const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
+
+/** Whether the file at `path` is a qcow2 image (by its magic). */
+async function isQcow2(path: string): Promise<boolean> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return false;
+  try {
+    const head = new Uint8Array(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    return bytesRead === 4 && Buffer.compare(head, QCOW2_MAGIC) === 0;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A qcow2 disk cannot be rewritten block by block from outside QEMU: the point is restored into a
+ * new qcow2 next to it (same file system) and renamed over it, so the disk is either the old image
+ * or the whole restored one. Bitmaps of the old image are gone with it: the next backup of the
+ * disk falls back to checksum comparison, and says so.
+ */
+async function replaceQcow2(vault: Vault, point: PointManifest, disk: ManifestDisk, path: string, options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void }): Promise<ReplacedDisk> {
+  const scratch = join(dirname(path), `.${basename(path)}.boveda-replace-${randomBytes(6).toString('hex')}`);
+  await mkdir(scratch, { mode: 0o700 });
+  try {
+    const [restored] = await restoreToDirectory(vault, point, scratch, { disks: [disk.name], format: 'qcow2', signal: options.signal, onProgress: options.onProgress });
+    await rename(restored!.path, path);
+    const dir = await open(dirname(path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    return { disk: disk.name, path, blocksChecked: disk.map.blockCount, blocksWritten: disk.map.blockCount - disk.stats.zeroBlocks, bytesWritten: restored!.bytesWritten };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
 
 export interface ReplaceTarget {
   /** Disk of the point to restore. */
@@ -39,7 +81,10 @@ export async function restoreInPlace(
   }
   try {
     const results: ReplacedDisk[] = [];
-    for (const target of targets) results.push(await replaceDisk(reader, reader.disk(point, target.disk), target.path, options));
+    for (const target of targets) {
+      const disk = reader.disk(point, target.disk);
+      results.push(await isQcow2(target.path) ? await replaceQcow2(vault, point, disk, target.path, options) : await replaceDisk(reader, disk, target.path, options));
+    }
     return results;
   } finally {
     await reader.close();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import {
-  latestPoint, readPoint, resolvePointId, restoreAsVm, restoreInPlace, restoreToDirectory, runNewJob, shellQuote,
+  assertQemuVmStopped, latestPoint, readPoint, resolvePointId, restoreAsVm, restoreInPlace, restoreToDirectory, runNewJob, shellQuote,
   type ImageFormat, type KvmMode, type PointManifest, type ReplacedDisk, type RestoredDisk, type RestoredVm, type RestoreProgress,
 } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
@@ -140,6 +140,7 @@ export function registerRestore(program: Command, context: CommandContext): void
             if (!current) throw new BovedaError('DISK_NOT_FOUND', `VM "${vmName}" has no disk "${name}" to replace (its disks: ${vm!.disks.map((disk) => disk.name).join(', ')})`);
             return { disk: name, path: current.path };
           });
+          if (vm!.qemu) await assertQemuVmStopped(vmName, vm!.qemu.qmpSocket, job.signal);
           const replaced = await restoreInPlace(vault, point, targets, { signal: job.signal, onProgress: onJobProgress });
           return { value: { point, restored: undefined, replaced }, result: { pointId: point.pointId, mode: 'replace', disks: replaced.map((item) => item.disk), bytesWritten: replaced.reduce((sum, item) => sum + item.bytesWritten, 0) } };
         }, { signal: context.signal });

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertQemuVmStopped, backupVm, restoreInPlace } from '../../src/engine/index.js';
+import type { Vault } from '../../src/repository/index.js';
+import { SeededRandom } from '../../src/util/index.js';
+import { QemuProcess } from '../sources/qemu/qemu-process.js';
+import { BLOCK, createVault, makeWorkDir, rejectsWith } from './helpers.js';
+
+/** `--replace` for QEMU disks: a qcow2 image is replaced whole (restored beside it, renamed over), never written raw; a running VM is refused. */
+describe('restore in place of qcow2 disks and running QEMU VMs', () => {
+  let work: string;
+  let vault: Vault;
+  const random = new SeededRandom(505);
+
+  before(async () => {
+    work = await makeWorkDir('replace-qemu');
+    vault = await createVault(work);
+  });
+  after(async () => {
+    await vault.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('replaces a qcow2 image with the point\'s guest-visible bytes (qemu-img compare), through a new image renamed over it', async () => {
+    const raw = join(work, 'disk.raw');
+    const content = random.bytes(48 * BLOCK);
+    content.fill(0, 10 * BLOCK, 30 * BLOCK);
+    await writeFile(raw, content);
+    const { point } = await backupVm(vault, { name: 'q', disks: [{ name: 'os', path: raw, role: 'os' }] }, { snapshot: false });
+    // The VM's disk now is a qcow2 image holding other data.
+    const image = join(work, 'os.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(content.length)]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 256k', image], { stdio: 'ignore' });
+    const [replaced] = await restoreInPlace(vault, point, [{ disk: 'os', path: image }]);
+    assert.equal(replaced!.path, image);
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', raw, image]); // throws unless identical
+    const header = (await readFile(image)).subarray(0, 4);
+    assert.deepEqual([...header], [0x51, 0x46, 0x49, 0xfb], 'still a qcow2 image');
+    const leftovers = execFileSync('ls', ['-a', work], { encoding: 'utf8' }).split('\n').filter((name) => name.includes('boveda-replace'));
+    assert.deepEqual(leftovers, []);
+  });
+
+  it('refuses while the VM runs (VM_RUNNING naming it), allows once QEMU is gone', async () => {
+    const qemu = await QemuProcess.start({ diskSizes: [8 * 1024 * 1024] });
+    try {
+      await rejectsWith(assertQemuVmStopped('web', qemu.backupQmpSocket), 'VM_RUNNING', 'VM web', 'shut it down');
+      await qemu.kill();
+      await assertQemuVmStopped('web', qemu.backupQmpSocket); // stale socket file, nobody listening
+      await assertQemuVmStopped('web', join(work, 'no-such.sock'));
+    } finally {
+      await qemu.stop();
+    }
+  });
+});
