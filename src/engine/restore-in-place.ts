@@ -15,7 +15,8 @@ async function isQcow2(path: string): Promise<boolean> {
   if (!handle) return false;
   try {
     const head = new Uint8Array(4);
-    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    // Unreadable (a directory, an I/O error): not an image; replaceDisk reports what it is.
+    const bytesRead = await handle.read(head, 0, 4, 0).then((result) => result.bytesRead, () => 0);
     return bytesRead === 4 && Buffer.compare(head, QCOW2_MAGIC) === 0;
   } finally {
     await handle.close();
