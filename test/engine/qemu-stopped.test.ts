@@ -2,14 +2,15 @@
 // checkpoint bitmaps with qemu-img bitmap, -B for incrementals), raw images on the raw path.
 // Real qemu-img / qemu-io / qemu-nbd (and a paused TCG qemu-system-x86_64 for the in-use case).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { backupVm, diskMeta, type BackupOptions, type BackupResult, type BackupSubject } from '../../src/engine/index.js';
 import type { Vault } from '../../src/repository/index.js';
-import { readImageInfo } from '../../src/sources/index.js';
+import { QmpClient, readImageInfo } from '../../src/sources/index.js';
 import { QemuProcess } from '../sources/qemu/qemu-process.js';
 import { BLOCK, createVault, makeWorkDir, pointCount, rejectsWith, restoredBytes } from './helpers.js';
 
@@ -170,6 +171,43 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
     assert.equal(disk0(fallback).meta.changeDetection, 'checksum');
     assert.match(disk0(fallback).meta.changeDetectionNote ?? '', /is disabled/);
     assert.deepEqual(await checkpoints(image), [disk0(fallback).meta.checkpoint]);
+  });
+
+  it('qcow2: QEMU killed (-9) with the image open leaves the checkpoint in-use → checksum "inconsistent", then the bitmap again', async () => {
+    const vault = await createVault(work, 'v-killed');
+    const image = await makeQcow2('vm-killed.qcow2');
+    await backup(vault, image);
+    const [chk] = await checkpoints(image);
+    const qmpSocket = join(work, 'killed-qmp.sock');
+    const child = spawn('qemu-system-x86_64', [
+      '-machine', 'q35,accel=tcg', '-display', 'none', '-nodefaults', '-m', '64', '-S',
+      '-blockdev', `driver=file,filename=${image},node-name=file0`, '-blockdev', 'driver=qcow2,file=file0,node-name=disk0',
+      '-device', 'virtio-blk-pci,drive=disk0,id=vda', '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+    ], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!existsSync(qmpSocket) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Once QMP answers, the machine (and its disks) are initialised.
+      const qmp = await QmpClient.connect(qmpSocket);
+      await qmp.queryNamedBlockNodes();
+      qmp.close();
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const stale = (await readImageInfo(image)).bitmaps.find((bitmap) => bitmap.name === chk)!;
+    assert.equal(stale.inUse, true, 'QEMU marked the bitmap in-use and never closed the image');
+    const fallback = await backup(vault, image);
+    assert.equal(disk0(fallback).meta.changeDetection, 'checksum');
+    assert.match(disk0(fallback).meta.changeDetectionNote ?? '', new RegExp(`checkpoint bitmap ${chk} is inconsistent`));
+    await assertRestoresGuestView(vault, fallback, await guestBytes(image));
+    assert.deepEqual(await checkpoints(image), [disk0(fallback).meta.checkpoint], 'the stale checkpoint was removed');
+    await qemuIo(image, 'write -P 0x5a 6M 16k');
+    const back = await backup(vault, image);
+    assert.equal(disk0(back).meta.changeDetection, 'bitmap');
+    assert.equal(disk0(back).stats.bytesRead, 16 * 1024);
+    await assertRestoresGuestView(vault, back, await guestBytes(image));
   });
 
   it('qcow2 v2 (compat=0.10): no checkpoint, checksum comparison with the reason', async () => {
