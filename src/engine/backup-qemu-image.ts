@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BovedaError, isBovedaError } from '../core/index.js';
+import { throwIfAborted } from '../util/index.js';
 import type { ManifestDisk, PointManifest, VaultWriter } from '../repository/index.js';
 import {
   NbdClient, CONTEXT_BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, changeImageBitmap, readImageInfo, startQemuNbd,
@@ -74,7 +75,9 @@ export class StoppedQcow2Disk {
       disk.#workDir = await mkdtemp(join(tmpdir(), 'boveda-qcow2-'));
       if (checkpoint) {
         // Before reading: whatever the VM writes once it runs again is in the next incremental.
-        await changeImageBitmap(spec.path, { op: 'add', name: checkpoint, granularity: disk.granularity! }, { signal });
+        // Never killed halfway (no signal): a qemu-img interrupted while writing metadata is worse than a late cancel.
+        throwIfAborted(signal, `adding a checkpoint bitmap to disk ${spec.path}`);
+        await changeImageBitmap(spec.path, { op: 'add', name: checkpoint, granularity: disk.granularity! });
         disk.#checkpointAdded = true;
       }
       const exportName = `${QEMU_OBJECT_PREFIX}${tag}`;
@@ -87,9 +90,10 @@ export class StoppedQcow2Disk {
           // Some QEMU versions refuse to export an enabled bitmap: export a disabled copy instead.
           if (!isBovedaError(error, 'DISK_UNREADABLE') || !/enabled|incompatible|busy|read.?only/i.test(error.message)) throw error;
           const temp = `${QEMU_OBJECT_PREFIX}${tag}-tmp`;
-          await changeImageBitmap(spec.path, { op: 'add', name: temp, granularity: previous.granularity, disabled: true }, { signal });
+          throwIfAborted(signal, `exporting disk ${spec.path}`);
+          await changeImageBitmap(spec.path, { op: 'add', name: temp, granularity: previous.granularity, disabled: true });
           disk.#tempBitmap = temp;
-          await changeImageBitmap(spec.path, { op: 'merge', name: temp, from: previous.name }, { signal });
+          await changeImageBitmap(spec.path, { op: 'merge', name: temp, from: previous.name });
           disk.#server = await startQemuNbd(spec.path, { format: 'qcow2', workDir: disk.#workDir, name: exportName, bitmap: temp, signal });
           disk.#exportBitmap = temp;
         }
