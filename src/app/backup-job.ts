@@ -1,6 +1,6 @@
 import { BovedaError } from '../core/index.js';
 import type { StoredJob } from '../catalog/index.js';
-import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, type QemuBackupOptions, diskMeta } from '../engine/index.js';
+import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, diskMeta } from '../engine/index.js';
 import type { AppContext } from './app-context.js';
 import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
 import { pointRecord } from './point-records.js';
@@ -9,7 +9,7 @@ export interface BackupJobOptions {
   trigger: 'on-demand' | 'scheduled';
   expiresAt?: Date | null;
   snapshot?: boolean;
-  /** QEMU VMs: also read everything and report changed blocks the dirty bitmap missed. */
+  /** QEMU VMs (running, or qcow2 images of stopped ones): also read everything and report changed blocks the dirty bitmap missed. */
   verifyTracking?: boolean;
   waitMs?: number;
   signal?: AbortSignal;
@@ -30,8 +30,10 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
     if (!vm) throw new BovedaError('VM_NOT_FOUND', `no VM named "${vmName}" (removed, or never added: see "boveda vm list"); its recovery points are kept`);
     const vault = await app.vault();
     const done = new Map<string, DiskProgress>();
-    const backup = vm.qemu ? (v: typeof vault, s: typeof vm, o: QemuBackupOptions) => backupQemuVm(v, s, { ...o, verifyTracking: options.verifyTracking }) : backupVm;
+    // Running QEMU VMs through QMP; the rest (raw images, block devices, qcow2 images of stopped VMs) directly.
+    const backup = vm.qemu ? backupQemuVm : backupVm;
     const outcome = await backup(vault, vm, {
+      verifyTracking: options.verifyTracking,
       trigger: options.trigger, expiresAt: options.expiresAt ?? null, snapshot: options.snapshot, waitMs: options.waitMs, signal: context.signal,
       onProgress: (progress) => {
         done.set(progress.disk, progress);

@@ -7,21 +7,22 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { BovedaError, isBovedaError } from '../core/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
-import { VaultWriter, writeDisk, type DiskRange, type Vault } from '../repository/index.js';
+import { VaultWriter, type Vault } from '../repository/index.js';
 import {
   GuestAgentClient, NbdClient, QmpClient, CONTEXT_BASE_ALLOCATION, DIRTY_BITMAP_PREFIX,
-  type BlockDeviceNode, type DirtyBitmapInfo, type TransactionAction,
+  type BlockDeviceNode, type TransactionAction,
 } from '../sources/index.js';
 import { asVmBusy, DEFAULT_SCRIPT_TIMEOUT_SECONDS, latestPoint, vmLockScope, type BackupOptions, type BackupResult, type BackupSubject, type BackupDiskSpec } from './backup-vm.js';
-import { diskMeta, type ChangeDetection, type Consistency, type DiskMeta, type PointMeta } from './point-meta.js';
+import type { ChangeDetection, Consistency, DiskMeta, PointMeta } from './point-meta.js';
+import {
+  CHECKPOINT_PREFIX, QEMU_OBJECT_PREFIX, checkpointGranularity, decideChangeDetection, detectionWarning, writeNbdDisk,
+  type CheckpointBitmapState,
+} from './qemu-disk.js';
 import { runScript } from './run-script.js';
 
 const run = promisify(execFile);
 
-/** Names of the checkpoint bitmaps Boveda starts (one per disk, rotated after each point). */
-export const CHECKPOINT_PREFIX = 'boveda-chk-';
-/** Every QEMU object a backup creates carries this prefix (bitmaps, nodes, jobs, exports). */
-export const QEMU_OBJECT_PREFIX = 'boveda-';
+export { CHECKPOINT_PREFIX, QEMU_OBJECT_PREFIX } from './qemu-disk.js';
 
 export interface QemuBackupOptions extends BackupOptions {
   /** Also read every allocated block of disks found by bitmap and report changes the bitmap missed. */
@@ -46,7 +47,7 @@ interface DiskPlan {
   detection: ChangeDetection;
   note: string | null;
   /** The previous point's checkpoint bitmap when it is usable (bitmap detection). */
-  previous: DirtyBitmapInfo | null;
+  previous: CheckpointBitmapState | null;
   /** The checkpoint this backup starts, or null (raw). */
   checkpoint: string | null;
   granularity: number | null;
@@ -200,7 +201,10 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
     const stored = await readAllDisks(writer, plans, nbdSocket, options, warnings);
     const consistency: Consistency = frozen ? (subject.preScript && scriptsOk ? 'application' : 'file-system')
       : subject.preScript && scriptsOk && !qemu.guestAgentSocket ? 'application' : 'crash';
-    for (const plan of plans) if (plan.note && plan.detection !== 'full') warnings.push(`disk "${plan.spec.name}": ${plan.detection === 'bitmap' ? '' : 'checksum comparison: '}${plan.note}`);
+    for (const plan of plans) {
+      const warning = detectionWarning(plan.spec.name, plan.detection, plan.note);
+      if (warning) warnings.push(warning);
+    }
     const meta: PointMeta = {
       type: parent ? 'incremental' : 'full',
       consistency,
@@ -274,43 +278,20 @@ function planDisks(
     const sizeBytes = device.virtualSize;
     const parentDisk = parent?.disks.find((disk) => disk.name === spec.name);
     const qcow2 = device.driver === 'qcow2';
-    const previousName = parentDisk ? diskMeta(parentDisk).checkpoint ?? null : null;
-    const previousBitmap = previousName === null ? undefined : device.dirtyBitmaps.find((bitmap) => bitmap.name === previousName);
-    let detection: ChangeDetection = 'checksum';
-    let note: string | null = null;
-    let previous: DirtyBitmapInfo | null = null;
-    if (!parent) {
-      detection = 'full';
-      note = 'first backup of the VM';
-    } else if (!parentDisk) {
-      detection = 'full';
-      note = 'disk added since the last point: backed up in full';
-    } else if (parentDisk.sizeBytes !== sizeBytes) {
-      note = `disk ${sizeBytes > parentDisk.sizeBytes ? 'grew' : 'shrank'} from ${parentDisk.sizeBytes} to ${sizeBytes} bytes`;
-    } else if (!qcow2) {
-      note = `a ${device.driver} image cannot hold a persistent dirty bitmap`;
-    } else if (previousName === null) {
-      note = 'the previous point started no checkpoint bitmap on this disk';
-    } else if (!previousBitmap) {
-      note = `checkpoint bitmap ${previousName} is missing (QEMU restarted without it, or it was removed)`;
-    } else if (previousBitmap.inconsistent === true) {
-      note = `checkpoint bitmap ${previousName} is inconsistent (QEMU did not shut down cleanly)`;
-    } else if (previousBitmap.busy) {
-      note = `checkpoint bitmap ${previousName} is in use by another operation`;
-    } else if (!previousBitmap.recording) {
-      note = `checkpoint bitmap ${previousName} is disabled (not recording)`;
-    } else if (!previousBitmap.persistent) {
-      note = `checkpoint bitmap ${previousName} is not persistent`;
-    } else {
-      detection = 'bitmap';
-      previous = previousBitmap;
-    }
+    const { detection, note, previous } = decideChangeDetection({
+      hasParent: !!parent, parentDisk, sizeBytes,
+      noBitmapReason: qcow2 ? null : `a ${device.driver} image cannot hold a persistent dirty bitmap`,
+      bitmaps: device.dirtyBitmaps.filter((bitmap) => bitmap.name !== undefined).map((bitmap) => ({
+        name: bitmap.name!, granularity: bitmap.granularity, inconsistent: bitmap.inconsistent === true,
+        busy: bitmap.busy, recording: bitmap.recording, persistent: bitmap.persistent,
+      })),
+    });
     const id = `${QEMU_OBJECT_PREFIX}${tag}-${index}`;
     return {
       spec, device, node: device.nodeName, sizeBytes, parentDisk, detection, note, previous,
       checkpoint: qcow2 ? `${CHECKPOINT_PREFIX}${tag}-${index}` : null,
       // ≤ the vault's block size: a dirty granule never spans more than the blocks it touches.
-      granularity: qcow2 ? Math.min(blockSize, 1 << 30) : null,
+      granularity: qcow2 ? checkpointGranularity(blockSize) : null,
       tempBitmap: previous ? `${id}-tmp` : null,
       fleeceNode: `${id}-fleece`,
       fleeceFile: join(workDir, `fleece-${index}.${fleecing === 'overlay' ? 'qcow2' : 'raw'}`),
@@ -341,7 +322,7 @@ function transactionActions(plans: readonly DiskPlan[]): TransactionAction[] {
     if (plan.tempBitmap && plan.previous) {
       actions.push(
         { type: 'block-dirty-bitmap-add', data: { node: plan.node, name: plan.tempBitmap, granularity: plan.previous.granularity, disabled: true, persistent: false } },
-        { type: 'block-dirty-bitmap-merge', data: { node: plan.node, target: plan.tempBitmap, bitmaps: [plan.previous.name!] } },
+        { type: 'block-dirty-bitmap-merge', data: { node: plan.node, target: plan.tempBitmap, bitmaps: [plan.previous.name] } },
       );
     }
     if (plan.checkpoint) {
@@ -389,36 +370,11 @@ async function readDisk(writer: VaultWriter, plan: DiskPlan, socketPath: string,
       role: plan.spec.role, path: plan.spec.path, changeDetection: plan.detection, changeDetectionNote: plan.note, snapshot: 'none',
       checkpoint: plan.checkpoint, qemuNode: plan.node, ...(plan.granularity ? { bitmapGranularity: plan.granularity } : {}),
     };
-    const source = {
-      name: plan.spec.name,
-      sizeBytes: plan.sizeBytes,
-      readInto: (offset: number, target: Uint8Array, signal?: AbortSignal) => nbd.readInto(offset, target, { signal }),
-    };
-    const onProgress = ({ bytesDone, bytesTotal }: { bytesDone: number; bytesTotal: number }) => options.onProgress?.({ disk: plan.spec.name, bytesDone, bytesTotal });
-    const allocated = async function* (): AsyncGenerator<DiskRange> {
-      for await (const extent of nbd.allocationExtents(0, plan.sizeBytes, { signal: options.signal })) {
-        if (!extent.zero) yield { offset: extent.offset, length: extent.length };
-      }
-    };
-    if (plan.detection !== 'bitmap') {
-      return await writeDisk(writer, source, { parent: plan.parentDisk, ranges: allocated(), outside: 'zero', signal: options.signal, onProgress, meta: { ...meta } });
-    }
-    const dirty = nbd.dirtyExtents(0, plan.sizeBytes, plan.tempBitmap!, { signal: options.signal });
-    const byBitmap = await writeDisk(writer, source, { parent: plan.parentDisk, ranges: dirty, outside: 'parent', signal: options.signal, onProgress, meta: { ...meta } });
-    if (!options.verifyTracking) return byBitmap;
-    // Everything again, compared with what the bitmap produced: any changed block is one it missed.
-    // (The bitmap pass's map pages must be readable first: flush them into the vault's index.)
-    await writer.flush();
-    const verified = await writeDisk(writer, source, { parent: byBitmap, ranges: allocated(), outside: 'zero', signal: options.signal, meta: {} });
-    const missed = verified.stats.changedBlocks;
-    if (missed > 0) warnings.push(`disk "${plan.spec.name}": the dirty bitmap missed ${missed} changed block${missed === 1 ? '' : 's'} (the point holds them: it was verified by a full read)`);
-    // The verified map is the truth; stats describe the bitmap pass plus the extra read.
-    return {
-      ...byBitmap,
-      map: verified.map,
-      stats: { ...byBitmap.stats, bytesRead: byBitmap.stats.bytesRead + verified.stats.bytesRead, changedBlocks: byBitmap.stats.changedBlocks + missed },
-      meta: { ...meta, trackingMissedBlocks: missed },
-    };
+    return await writeNbdDisk(writer, nbd, {
+      name: plan.spec.name, sizeBytes: plan.sizeBytes, parentDisk: plan.parentDisk, detection: plan.detection, dirtyBitmap: plan.tempBitmap, meta,
+      verifyTracking: options.verifyTracking, signal: options.signal, warnings,
+      onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: plan.spec.name, bytesDone, bytesTotal }),
+    });
   } finally {
     await nbd.disconnect().catch(() => nbd.close());
   }

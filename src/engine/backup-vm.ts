@@ -2,8 +2,10 @@ import { performance } from 'node:perf_hooks';
 import { BovedaError, isBovedaError } from '../core/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, loadPoints, writeDisk, type Vault } from '../repository/index.js';
-import { openRawDisk, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
+import { openRawDisk, probeImageFormat, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
+import { StoppedQcow2Disk } from './backup-qemu-image.js';
 import type { ChangeDetection, Consistency, DiskMeta, DiskRole, PointMeta } from './point-meta.js';
+import { detectionWarning } from './qemu-disk.js';
 import { runScript } from './run-script.js';
 
 export interface BackupDiskSpec {
@@ -41,9 +43,14 @@ export interface BackupOptions {
   waitMs?: number;
   signal?: AbortSignal;
   onProgress?: (progress: DiskProgress) => void;
-  /** Injectable for tests; defaults to raw files and block devices. */
+  /** Injectable for tests; defaults to raw files and block devices (qcow2 image files never go through it). */
   openDisk?: (path: string, options: OpenDiskOptions) => Promise<DiskSource>;
+  /** qcow2 disks of stopped VMs read by dirty bitmap: also read everything and report changes the bitmap missed. */
+  verifyTracking?: boolean;
 }
+
+/** A disk opened for a backup: a raw image or block device read directly, or a qcow2 image read through qemu-nbd. */
+type OpenedDisk = { kind: 'raw'; source: DiskSource } | { kind: 'qcow2'; image: StoppedQcow2Disk };
 
 export interface BackupResult {
   point: PointManifest;
@@ -61,7 +68,10 @@ export function vmLockScope(vmName: string): string {
 
 /**
  * Backs up one VM into one recovery point. The first point of a VM is full; later ones compare
- * every block's keyed checksum with the VM's latest point and store only what differs. Order:
+ * every block's keyed checksum with the VM's latest point and store only what differs. A disk that
+ * is a qcow2 image file (by its magic) is a stopped QEMU VM's disk: its guest-visible content is read
+ * through qemu-nbd, by the previous point's offline checkpoint bitmap when usable (see
+ * StoppedQcow2Disk); raw images and block devices are read directly. Order:
  * lock the VM → pre-script → open every disk (snapshot clones where possible) → post-script (at
  * once when every disk has a snapshot, else after reading) → read all disks in parallel → check no
  * disk changed size → commit. Any failure leaves no point and every earlier point intact.
@@ -102,23 +112,34 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
     };
 
     const openDisk = options.openDisk ?? openRawDisk;
-    const sources: DiskSource[] = [];
+    const sources: OpenedDisk[] = [];
     const cleanupProblems: string[] = [];
+    let committed = false;
     try {
       try {
-        for (const disk of disks) sources.push(await openDisk(disk.path, { snapshot: options.snapshot !== false, signal: options.signal }));
+        for (const disk of disks) {
+          if (await probeImageFormat(disk.path) === 'qcow2') {
+            sources.push({ kind: 'qcow2', image: await StoppedQcow2Disk.open(disk, parent, vault.config.blockSize, { signal: options.signal }) });
+          } else {
+            sources.push({ kind: 'raw', source: await openDisk(disk.path, { snapshot: options.snapshot !== false, signal: options.signal }) });
+          }
+        }
       } finally {
         // With every disk cloned the VM may resume now; otherwise only after reading.
-        if (sources.length < disks.length || sources.every((source) => source.snapshot === 'reflink')) await runPost();
+        if (sources.length < disks.length || sources.every((opened) => opened.kind === 'raw' && opened.source.snapshot === 'reflink')) await runPost();
       }
       const pointTime = vault.clock.now();
-      sources.forEach((source, i) => {
-        if (source.snapshot === 'none' && source.snapshotNote) warnings.push(`disk "${disks[i]!.name}": ${source.snapshotNote}`);
+      sources.forEach((opened, i) => {
+        if (opened.kind === 'raw' && opened.source.snapshot === 'none' && opened.source.snapshotNote) warnings.push(`disk "${disks[i]!.name}": ${opened.source.snapshotNote}`);
+        if (opened.kind === 'qcow2') {
+          const warning = detectionWarning(disks[i]!.name, opened.image.detection, opened.image.note);
+          if (warning) warnings.push(warning);
+        }
       });
       let stored: ManifestDisk[];
       try {
-        stored = await backupAllDisks(writer, disks, sources, parent, options);
-        for (const source of sources) await source.checkUnchangedSize();
+        stored = await backupAllDisks(writer, disks, sources, parent, options, warnings);
+        for (const opened of sources) if (opened.kind === 'raw') await opened.source.checkUnchangedSize();
       } finally {
         await runPost();
       }
@@ -133,12 +154,26 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
         durationSeconds: Math.round((performance.now() - started) / 10) / 100,
       };
       const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime }, options.signal);
+      committed = true;
       return { point, meta, cleanupProblems };
+    } catch (error) {
+      // qcow2 exports stopped and new checkpoints removed before the error is reported.
+      const problems = (await Promise.all(sources.map((opened) => opened.kind === 'qcow2' ? opened.image.finish(false) : []))).flat();
+      if (problems.length > 0 && isBovedaError(error)) {
+        throw new BovedaError(error.code, `${error.message} (and cleaning up: ${problems.join('; ')})`, { cause: error, details: { ...error.details, cleanupProblems: problems } });
+      }
+      throw error;
     } finally {
-      // A clone left behind keeps growing as the VM writes: never silent.
-      await Promise.all(sources.map((source) => source.close().catch((error: unknown) => {
-        cleanupProblems.push(`could not clean up after disk ${source.path}: ${error instanceof Error ? error.message : String(error)}`);
-      })));
+      // A clone left behind keeps growing as the VM writes: never silent. qcow2 images rotate their checkpoints.
+      await Promise.all(sources.map(async (opened) => {
+        if (opened.kind === 'qcow2') {
+          cleanupProblems.push(...await opened.image.finish(committed));
+          return;
+        }
+        await opened.source.close().catch((error: unknown) => {
+          cleanupProblems.push(`could not clean up after disk ${opened.source.path}: ${error instanceof Error ? error.message : String(error)}`);
+        });
+      }));
     }
   } finally {
     await writer.close();
@@ -149,7 +184,9 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
  * All disks in parallel. When one fails the others are cancelled and awaited, so nothing still reads
  * or stores after the sources are closed and the VM's lock is released.
  */
-async function backupAllDisks(writer: VaultWriter, disks: readonly BackupDiskSpec[], sources: readonly DiskSource[], parent: PointManifest | undefined, options: BackupOptions): Promise<ManifestDisk[]> {
+async function backupAllDisks(
+  writer: VaultWriter, disks: readonly BackupDiskSpec[], sources: readonly OpenedDisk[], parent: PointManifest | undefined, options: BackupOptions, warnings: string[],
+): Promise<ManifestDisk[]> {
   const stop = new AbortController();
   const onAbort = () => stop.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -157,7 +194,14 @@ async function backupAllDisks(writer: VaultWriter, disks: readonly BackupDiskSpe
   try {
     const results = await Promise.allSettled(disks.map(async (disk, i) => {
       try {
-        return await backupDisk(writer, disk, sources[i]!, parent, { ...options, signal: stop.signal });
+        const opened = sources[i]!;
+        if (opened.kind === 'qcow2') {
+          return await opened.image.write(writer, {
+            verifyTracking: options.verifyTracking, signal: stop.signal, warnings,
+            onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: disk.name, bytesDone, bytesTotal }),
+          });
+        }
+        return await backupDisk(writer, disk, opened.source, parent, { ...options, signal: stop.signal });
       } catch (error) {
         stop.abort(error);
         throw error;

@@ -36,6 +36,12 @@ export interface DiskMeta {
   /** QEMU disks: the block node the disk was read from, and the checkpoint bitmap's granularity. */
   qemuNode?: string;
   bitmapGranularity?: number;
+  /**
+   * Image files of stopped QEMU VMs: 'qcow2' when the guest-visible disk was read through qemu-nbd
+   * (the file itself is a container: restoring in place must write through QEMU, not raw bytes).
+   * Absent for raw images and block devices.
+   */
+  imageFormat?: 'qcow2';
   /** --verify-tracking: changed blocks the dirty bitmap did not mark (0 = tracking was right). */
   trackingMissedBlocks?: number;
 }
@@ -64,6 +70,7 @@ export function diskMeta(disk: ManifestDisk): DiskMeta {
     ...(typeof meta.checkpoint === 'string' || meta.checkpoint === null ? { checkpoint: meta.checkpoint } : {}),
     ...(typeof meta.qemuNode === 'string' ? { qemuNode: meta.qemuNode } : {}),
     ...(typeof meta.bitmapGranularity === 'number' ? { bitmapGranularity: meta.bitmapGranularity } : {}),
+    ...(meta.imageFormat === 'qcow2' ? { imageFormat: meta.imageFormat } : {}),
     ...(typeof meta.trackingMissedBlocks === 'number' ? { trackingMissedBlocks: meta.trackingMissedBlocks } : {}),
   };
 }

@@ -13,6 +13,10 @@
  * - qemu/nbd (NbdClient): an NBD client — structured replies, base:allocation and dirty-bitmap block
  *   status, pipelined reads — to read QEMU exports; qemu/qmp (QmpClient, GuestAgentClient): the QMP
  *   monitor and guest-agent clients that drive snapshots, bitmaps and file-system freezes.
+ * - qemu/image: image files of stopped QEMU VMs — the qcow2 magic probe (no qemu-img needed for
+ *   raw files), `qemu-img info` / `qemu-img bitmap` (offline persistent bitmaps; a lock held by a
+ *   running QEMU is DISK_UNREADABLE saying to use --qemu-qmp), and read-only `qemu-nbd` exports
+ *   (optionally with a dirty bitmap, -B) stopped by pid.
  * - testing/ (runDiskSourceConformance): the node:test suite every implementation runs.
  *
  * Invariants
@@ -33,3 +37,7 @@ export { openRawDisk, diskSize, type RawDiskHooks } from './raw/raw-disk-source.
 export { isSnapshotCloneName } from './raw/snapshot-clone.js';
 export * from './qemu/nbd/index.js';
 export * from './qemu/qmp/index.js';
+export {
+  probeImageFormat, readImageInfo, changeImageBitmap, startQemuNbd, imageInUseError,
+  type ImageInfo, type ImageBitmap, type ImageBitmapChange, type QemuNbdExport,
+} from './qemu/image/qemu-image.js';

@@ -48,7 +48,7 @@ export function registerBackup(program: Command, context: CommandContext): void 
     .option('--retain-days <n>', 'keep this recovery point for N days (UTC); default: never expires')
     .option('--retain-until <date>', 'keep this recovery point until DATE (UTC), e.g. 2027-01-31')
     .option('--no-snapshot', 'read disks in place instead of from a reflink clone')
-    .option('--verify-tracking', 'QEMU VMs: also read every allocated block and report changed blocks the dirty bitmap missed (exit status 3 when it missed any)')
+    .option('--verify-tracking', 'QEMU VMs (running, or qcow2 disks of stopped ones): also read every allocated block and report changed blocks the dirty bitmap missed (exit status 3 when it missed any)')
     .option('--wait <seconds>', 'wait this long if another backup of the VM is running', '0'))
     .action(async (vmName: string, options: BackupCliOptions) => {
       const { io } = context;
