@@ -114,9 +114,29 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
     // Consistency: host pre-script, then (with an agent) freeze only around the transaction.
     const scriptEnv = { BOVEDA_VM: subject.name, BOVEDA_DISKS: disks.map((disk) => disk.path).join('\n') };
     const timeoutSeconds = subject.scriptTimeoutSeconds ?? DEFAULT_SCRIPT_TIMEOUT_SECONDS;
+    const agentTimeoutMs = options.guestAgentTimeoutMs ?? 10_000;
+    // One agent connection for the guest scripts and the freeze, opened on first need.
+    let agentOpening: Promise<GuestAgentClient | undefined> | undefined;
+    const guestAgent = () => (agentOpening ??= qemu.guestAgentSocket ? connectAgent(qemu.guestAgentSocket, agentTimeoutMs, warnings) : Promise.resolve(undefined));
+    // A script written "guest:COMMAND" runs inside the guest through the agent (guest-exec of
+    // /bin/sh -c COMMAND); any other runs on the host, as for image files.
+    const runVmScript = async (script: string, phase: 'pre' | 'post', signal?: AbortSignal) => {
+      if (!script.startsWith(GUEST_SCRIPT_PREFIX)) return runScript(script, { timeoutSeconds, env: { ...scriptEnv, BOVEDA_PHASE: phase }, signal });
+      const agent = await guestAgent();
+      if (!agent) return { ok: false, problem: 'no guest agent answers to run it in the guest' };
+      try {
+        const result = await agent.run('/bin/sh', ['-c', script.slice(GUEST_SCRIPT_PREFIX.length)], { timeoutMs: timeoutSeconds * 1000, signal, env: [`BOVEDA_VM=${subject.name}`, `BOVEDA_PHASE=${phase}`] });
+        if (result.exitCode === 0) return { ok: true, problem: null };
+        const tail = Buffer.concat([result.stdout, result.stderr]).toString('utf8').trim().slice(-400);
+        return { ok: false, problem: `${result.exitCode === undefined ? `killed by signal ${result.signal}` : `exit ${result.exitCode}`} in the guest${tail ? `: ${tail}` : ''}` };
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        return { ok: false, problem: `in the guest: ${message(error)}` };
+      }
+    };
     let scriptsOk = !!subject.preScript;
     if (subject.preScript) {
-      const result = await runScript(subject.preScript, { timeoutSeconds, env: { ...scriptEnv, BOVEDA_PHASE: 'pre' }, signal: options.signal });
+      const result = await runVmScript(subject.preScript, 'pre', options.signal);
       if (!result.ok) {
         scriptsOk = false;
         warnings.push(`pre-script failed (${result.problem}); fell back to a lower consistency`);
@@ -126,7 +146,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
     const runPost = async () => {
       if (postDone || !subject.postScript) return;
       postDone = true;
-      const result = await runScript(subject.postScript, { timeoutSeconds, env: { ...scriptEnv, BOVEDA_PHASE: 'post' } });
+      const result = await runVmScript(subject.postScript, 'post');
       if (!result.ok) {
         scriptsOk = false;
         warnings.push(`post-script failed (${result.problem})`);
@@ -146,8 +166,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
         }
         created.fleeceNodes.push(plan.fleeceNode);
       }
-      const agentTimeoutMs = options.guestAgentTimeoutMs ?? 10_000;
-      const agent = qemu.guestAgentSocket ? await connectAgent(qemu.guestAgentSocket, agentTimeoutMs, warnings) : undefined;
+      const agent = await guestAgent();
       try {
         if (agent) {
           try {
@@ -172,10 +191,10 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
             warnings.push(`guest agent could not thaw the file systems (${message(error)}): check the guest`);
           });
         }
-        agent?.close();
       }
     } finally {
       await runPost();
+      (await agentOpening)?.close();
     }
     const pointTime = vault.clock.now();
 
@@ -250,6 +269,9 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
     await writer.close();
   }
 }
+
+/** A VM script with this prefix runs in the guest through the guest agent. */
+export const GUEST_SCRIPT_PREFIX = 'guest:';
 
 async function connectAgent(socket: string, timeoutMs: number, warnings: string[]): Promise<GuestAgentClient | undefined> {
   let agent: GuestAgentClient | undefined;
