@@ -1,8 +1,10 @@
 // Backups of running QEMU VMs: real qemu-system-x86_64 (paused TCG), fleecing, dirty bitmaps, NBD.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { backupQemuVm, diskMeta, type BackupResult, type BackupSubject, type QemuBackupOptions } from '../../src/engine/index.js';
+import { backupQemuVm, diskMeta, restoreToDirectory, type BackupResult, type BackupSubject, type QemuBackupOptions } from '../../src/engine/index.js';
 import type { Vault } from '../../src/repository/index.js';
 import { QmpClient } from '../../src/sources/qemu/qmp/index.js';
 import { HostGuestAgent, QemuProcess } from '../sources/qemu/qemu-process.js';
@@ -158,6 +160,13 @@ describe('backupQemuVm (real QEMU)', () => {
     assert.deepEqual(detection(idle), { disk0: 'bitmap', disk1: 'bitmap' });
     assert.equal(idle.point.disks[0]!.stats.bytesRead + idle.point.disks[1]!.stats.bytesRead, 0);
     await assertRestores(vault, idle, vm);
+    // And as qemu-img sees it: the point restored to qcow2 equals the VM's live images (nothing written since).
+    for (const disk of vm.qemu.disks) await vm.qmp.humanMonitorCommand(`qemu-io -d ${disk.qdev} "flush"`);
+    const restoredDir = join(work, 'v1-qcow2');
+    const restored = await restoreToDirectory(vault, idle.point, restoredDir, { format: 'qcow2' });
+    for (const [i, disk] of restored.entries()) {
+      execFileSync('qemu-img', ['compare', '-q', '-U', '-f', 'qcow2', '-F', 'qcow2', disk.path, vm.qemu.disks[i]!.path]); // throws unless identical
+    }
   });
 
   it('cancelled mid-read: no point, no QEMU objects left, the old checkpoint intact and used next time', async () => {
