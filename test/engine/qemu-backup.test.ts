@@ -96,6 +96,14 @@ function detection(result: BackupResult): Record<string, string> {
   return Object.fromEntries(result.point.disks.map((disk) => [disk.name, diskMeta(disk).changeDetection]));
 }
 
+/** Vaults of this file, closed at the end (their worker threads and cached read handles). */
+const vaults: Vault[] = [];
+async function newVault(name: string): Promise<Vault> {
+  const vault = await createVault(work, name);
+  vaults.push(vault);
+  return vault;
+}
+
 describe('backupQemuVm (real QEMU)', () => {
   before(async () => {
     work = await makeWorkDir('qemu-backup');
@@ -105,11 +113,12 @@ describe('backupQemuVm (real QEMU)', () => {
     running.clear();
   });
   after(async () => {
+    for (const vault of vaults.splice(0)) await vault.close();
     await rm(work, { recursive: true, force: true });
   });
 
   it('full, then incremental by bitmap; writes during a backup are not in it but in the next; old checkpoint rotated after commit', async () => {
-    const vault = await createVault(work, 'v1');
+    const vault = await newVault('v1');
     const vm = await Vm.start();
     await vm.write(0, 0, 64 * 1024, 0x11);
     await vm.write(0, 3 * MiB, 100 * 1024, 0x22);
@@ -170,7 +179,7 @@ describe('backupQemuVm (real QEMU)', () => {
   });
 
   it('cancelled mid-read: no point, no QEMU objects left, the old checkpoint intact and used next time', async () => {
-    const vault = await createVault(work, 'v2');
+    const vault = await newVault('v2');
     const vm = await Vm.start();
     await vm.write(0, 0, 1 * MiB, 0x11);
     await vm.write(1, 0, 1 * MiB, 0x12);
@@ -191,7 +200,7 @@ describe('backupQemuVm (real QEMU)', () => {
   });
 
   it('checkpoints persist across a clean restart; QEMU killed with -9: inconsistent bitmap → checksum with the reason, then bitmap again', async () => {
-    const vault = await createVault(work, 'v3');
+    const vault = await newVault('v3');
     const vm = await Vm.start();
     await vm.write(0, 0, 256 * 1024, 0x21);
     await vm.write(1, MiB, 256 * 1024, 0x22);
@@ -222,7 +231,7 @@ describe('backupQemuVm (real QEMU)', () => {
   });
 
   it('a disk added mid-chain is read in full, the others by bitmap; a raw disk is compared by checksum every time', async () => {
-    const vault = await createVault(work, 'v4');
+    const vault = await newVault('v4');
     const vm = await Vm.start({ sizes: [DISK, DISK, 4 * MiB], formats: ['qcow2', 'qcow2', 'raw'] });
     await vm.write(0, 0, 64 * 1024, 0x31);
     await vm.write(1, 0, 64 * 1024, 0x32);
@@ -243,7 +252,7 @@ describe('backupQemuVm (real QEMU)', () => {
   });
 
   it('guest agent: none answering and freeze refused → crash-consistent with a warning; --verify-tracking finds what a bitmap missed', async () => {
-    const vault = await createVault(work, 'v5');
+    const vault = await newVault('v5');
     const vm = await Vm.start({ guestAgentChannel: true, sizes: [DISK] });
     await vm.write(0, 0, 64 * 1024, 0x41);
     const silent = await backup(vault, vm.subject([0], vm.qemu.guestAgentSocket!));

@@ -86,16 +86,25 @@ async function backup(vault: Vault, image: string, options: BackupOptions = {}):
   return result;
 }
 
+/** Vaults of this file, closed at the end (their worker threads and cached read handles). */
+const vaults: Vault[] = [];
+async function newVault(name: string): Promise<Vault> {
+  const vault = await createVault(work, name);
+  vaults.push(vault);
+  return vault;
+}
+
 describe('backupVm of a stopped QEMU VM (image files)', () => {
   before(async () => {
     work = await makeWorkDir('qemu-stopped');
   });
   after(async () => {
+    for (const vault of vaults.splice(0)) await vault.close();
     await rm(work, { recursive: true, force: true });
   });
 
   it('qcow2: full backup is the guest-visible disk, then incrementals by the offline bitmap read only the dirty extent', async () => {
-    const vault = await createVault(work, 'v-bitmap');
+    const vault = await newVault('v-bitmap');
     const image = await makeQcow2('vm1.qcow2');
     const full = await backup(vault, image);
     const fullDisk = disk0(full);
@@ -141,7 +150,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('qcow2: a checkpoint removed by hand → checksum with the reason, then the bitmap path again', async () => {
-    const vault = await createVault(work, 'v-removed');
+    const vault = await newVault('v-removed');
     const image = await makeQcow2('vm2.qcow2');
     await backup(vault, image);
     const [chk] = await checkpoints(image);
@@ -162,7 +171,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('qcow2: a disabled checkpoint → checksum with the reason', async () => {
-    const vault = await createVault(work, 'v-disabled');
+    const vault = await newVault('v-disabled');
     const image = await makeQcow2('vm3.qcow2');
     await backup(vault, image);
     const [chk] = await checkpoints(image);
@@ -174,7 +183,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('qcow2: QEMU killed (-9) with the image open leaves the checkpoint in-use → checksum "inconsistent", then the bitmap again', async () => {
-    const vault = await createVault(work, 'v-killed');
+    const vault = await newVault('v-killed');
     const image = await makeQcow2('vm-killed.qcow2');
     await backup(vault, image);
     const [chk] = await checkpoints(image);
@@ -211,7 +220,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('qcow2 v2 (compat=0.10): no checkpoint, checksum comparison with the reason', async () => {
-    const vault = await createVault(work, 'v-v2');
+    const vault = await newVault('v-v2');
     const image = await makeQcow2('vm-v2.qcow2', '0.10');
     const full = await backup(vault, image);
     assert.equal(disk0(full).meta.changeDetection, 'full');
@@ -227,7 +236,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('raw image: the raw path, unchanged (checksum comparison, no qemu-nbd, no imageFormat)', async () => {
-    const vault = await createVault(work, 'v-raw');
+    const vault = await newVault('v-raw');
     const image = join(work, 'vm-raw.img');
     await run('qemu-img', ['create', '-q', '-f', 'raw', image, String(8 * MiB)]);
     await qemuIo(image, 'write -P 0x77 1M 64k', 'raw');
@@ -244,7 +253,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('qcow2 in use by a running QEMU: DISK_UNREADABLE naming the path and --qemu-qmp; no point, no bitmap added', async () => {
-    const vault = await createVault(work, 'v-inuse');
+    const vault = await newVault('v-inuse');
     const qemu = await QemuProcess.start({ diskSizes: [8 * MiB] });
     try {
       const image = qemu.disks[0]!.path;
@@ -259,7 +268,7 @@ describe('backupVm of a stopped QEMU VM (image files)', () => {
   });
 
   it('cancel mid-read: no point, no qemu-nbd left, the old checkpoint intact, the new one removed; the next backup uses the bitmap', async () => {
-    const vault = await createVault(work, 'v-cancel');
+    const vault = await newVault('v-cancel');
     const image = await makeQcow2('vm-cancel.qcow2');
     await backup(vault, image);
     const old = await checkpoints(image);
