@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { ADDRESS_BYTES, type ManifestDisk } from '../format/index.js';
 import { throwIfAborted } from '../util/index.js';
 import { isZero } from './block-map.js';
@@ -93,13 +92,6 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     throw new TypeError(`disk "${source.name}": ranges relative to a parent need the parent disk`);
   }
   const batches = options.ranges ? rangeBatches(options.ranges, blockSize, blockCount, batchBlocks) : wholeDiskBatches(blockCount, batchBlocks);
-  // Every batch in flight listens on the signal while it reads: one derived signal without the
-  // default listener limit, so deep read-ahead does not look like a listener leak.
-  let readSignal: AbortSignal | undefined;
-  if (options.signal) {
-    readSignal = AbortSignal.any([options.signal]);
-    setMaxListeners(0, readSignal);
-  }
   const processBatch = async ({ first, last }: BlockRun) => {
     throwIfAborted(options.signal, `backing up disk "${source.name}"`);
     const offset = first * blockSize;
@@ -111,9 +103,9 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     try {
       if (source.readInto) {
         data = staging = pool.acquireStaging(length);
-        await source.readInto(offset, data, readSignal);
+        await source.readInto(offset, data, options.signal);
       } else if (source.read) {
-        data = await source.read(offset, length, readSignal);
+        data = await source.read(offset, length, options.signal);
       } else {
         throw new TypeError(`disk source "${source.name}" has neither read nor readInto`);
       }
