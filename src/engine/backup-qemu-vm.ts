@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { BovedaError, isBovedaError } from '../core/index.js';
+import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, type Vault } from '../repository/index.js';
 import {
@@ -360,25 +361,7 @@ function transactionActions(plans: readonly DiskPlan[]): TransactionAction[] {
 
 /** All disks in parallel; the first failure cancels the others, and all are awaited. */
 async function readAllDisks(writer: VaultWriter, plans: readonly DiskPlan[], socketPath: string, options: QemuBackupOptions, warnings: string[]): Promise<ManifestDisk[]> {
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) stop.abort(options.signal.reason);
-  try {
-    const results = await Promise.allSettled(plans.map(async (plan) => {
-      try {
-        return await readDisk(writer, plan, socketPath, { ...options, signal: stop.signal }, warnings);
-      } catch (error) {
-        stop.abort(error);
-        throw error;
-      }
-    }));
-    const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected').map((result) => result.reason as unknown);
-    if (failures.length > 0) throw failures.find((error) => !isBovedaError(error, 'ABORTED')) ?? failures[0];
-    return results.map((result) => (result as PromiseFulfilledResult<ManifestDisk>).value);
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  return allOrCancel(plans, options.signal, (plan, _index, signal) => readDisk(writer, plan, socketPath, { ...options, signal }, warnings));
 }
 
 async function readDisk(writer: VaultWriter, plan: DiskPlan, socketPath: string, options: QemuBackupOptions, warnings: string[]): Promise<ManifestDisk> {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { BovedaError, isBovedaError } from '../core/index.js';
+import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, loadPoints, writeDisk, type Vault } from '../repository/index.js';
 import { openRawDisk, probeImageFormat, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
@@ -187,33 +188,16 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
 async function backupAllDisks(
   writer: VaultWriter, disks: readonly BackupDiskSpec[], sources: readonly OpenedDisk[], parent: PointManifest | undefined, options: BackupOptions, warnings: string[],
 ): Promise<ManifestDisk[]> {
-  const stop = new AbortController();
-  const onAbort = () => stop.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  if (options.signal?.aborted) stop.abort(options.signal.reason);
-  try {
-    const results = await Promise.allSettled(disks.map(async (disk, i) => {
-      try {
-        const opened = sources[i]!;
-        if (opened.kind === 'qcow2') {
-          return await opened.image.write(writer, {
-            verifyTracking: options.verifyTracking, signal: stop.signal, warnings,
-            onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: disk.name, bytesDone, bytesTotal }),
-          });
-        }
-        return await backupDisk(writer, disk, opened.source, parent, { ...options, signal: stop.signal });
-      } catch (error) {
-        stop.abort(error);
-        throw error;
-      }
-    }));
-    // The first real failure, not the cancellations it caused in the other disks.
-    const failures = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected').map((result) => result.reason as unknown);
-    if (failures.length > 0) throw failures.find((error) => !isBovedaError(error, 'ABORTED')) ?? failures[0];
-    return results.map((result) => (result as PromiseFulfilledResult<ManifestDisk>).value);
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-  }
+  return allOrCancel(disks, options.signal, async (disk, i, signal) => {
+    const opened = sources[i]!;
+    if (opened.kind === 'qcow2') {
+      return opened.image.write(writer, {
+        verifyTracking: options.verifyTracking, signal, warnings,
+        onProgress: ({ bytesDone, bytesTotal }) => options.onProgress?.({ disk: disk.name, bytesDone, bytesTotal }),
+      });
+    }
+    return backupDisk(writer, disk, opened.source, parent, { ...options, signal });
+  });
 }
 
 async function backupDisk(writer: VaultWriter, disk: BackupDiskSpec, source: DiskSource, parent: PointManifest | undefined, options: BackupOptions): Promise<ManifestDisk> {
