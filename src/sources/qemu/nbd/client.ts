@@ -102,17 +102,8 @@ const defaultTimeoutMs = 30_000;
 const defaultMaxInFlight = 16;
 const defaultMaxRequestBytes = 2 * 1024 * 1024;
 
-interface Pending {
+interface Pending extends RequestSpec {
   cookie: number;
-  type: number;
-  flags: number;
-  offset: number;
-  length: number;
-  /** READ: where the bytes go (index 0 = `offset`); null once abandoned (abort), so nothing is written after. */
-  target: Uint8Array | null;
-  /** BLOCK_STATUS: the context whose extents are wanted. */
-  contextId: number;
-  contextName: string;
   seenContexts: number[];
   extents: NbdExtent[] | null;
   /** READ: covered [start, end) pairs relative to `offset`, to prove the reply covers the request exactly once. */
@@ -137,7 +128,9 @@ interface RequestSpec {
   flags: number;
   offset: number;
   length: number;
+  /** READ: where the bytes go (index 0 = `offset`); null once abandoned (abort), so nothing is written after. */
   target: Uint8Array | null;
+  /** BLOCK_STATUS: the context whose extents are wanted. */
   contextId: number;
   contextName: string;
 }
