@@ -194,13 +194,15 @@ export function checkPolicy(input: PolicyDefinition): PolicyDefinition {
 }
 
 /**
- * The policy `protect` uses when none is named: daily at 02:00 UTC; every point 30 days, Sunday's
- * 12 weeks, the 1st of the month's 12 months, no yearly; instant restore 2 days.
+ * What `policy create NAME` starts from before its flags: daily at 02:00 UTC; every point 30 days,
+ * Sunday's 12 weeks, the 1st of the month's 12 months, no yearly; instant restore 2 days. No
+ * description: a text describing these values would go stale as soon as a flag changed one
+ * (describeSchedule/describeRetention derive the summary from the values).
  */
 export function defaultPolicy(name = 'default'): PolicyDefinition {
   return checkPolicy({
     name,
-    description: 'Daily at 02:00 UTC; daily points 30 days, weekly (Sunday) 12 weeks, monthly (1st) 12 months',
+    description: null,
     schedule: { kind: 'daily', time: '02:00', timeZone: 'UTC' },
     retention: {
       dailyDays: 30,

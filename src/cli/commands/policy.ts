@@ -31,7 +31,7 @@ export function registerPolicy(program: Command, context: CommandContext): void 
   addPolicyFlags(addAppOptions(policy.command('create').argument('<name>', 'policy name')
     .description('create a policy (defaults: daily at 02:00 UTC; daily points 30 days, weekly 12 weeks, monthly 12 months; instant restore 2 days)')))
     .action(async (name: string, options: PolicyOptions) => {
-      const created = await withApp(options, io, (app) => createPolicy(app, applyPolicyFlags({ ...defaultPolicy(name), description: null }, options)))
+      const created = await withApp(options, io, (app) => createPolicy(app, applyPolicyFlags(defaultPolicy(name), options)))
         .catch((error: unknown) => { throw withFlagName(error); });
       if (options.json) return printJson(io, policyJson(created, []));
       printLines(io, ['Created:', ...policyLines(created, [])]);
