@@ -1,7 +1,8 @@
-import { applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionDecision, type RetentionPoint } from '../core/index.js';
+import { applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionDecision, type RetentionPoint, type JobTrigger } from '../core/index.js';
 import { expirePoints, pointMeta, type ExpirePointsReport } from '../engine/index.js';
 import { loadPoints, measureRemovalSavings, type PointManifest } from '../repository/index.js';
 import type { AppContext } from './app-context.js';
+import { runNewJob, type JobRunOutcome } from './job-runner.js';
 
 /** One point cleanup would remove, and why it is no longer kept. */
 export interface ExpiredPoint {
@@ -143,4 +144,22 @@ export async function runCleanup(app: AppContext, options: CleanupOptions = {}):
     now: plan.now, vms: plan.vms, dryRun: options.dryRun === true, removedPoints: ids.length, purgedItems: purged,
     freedBlocks: outcome.freedBlocks, freedBytes: outcome.freedBytes, freedStoredBytes: outcome.freedStoredBytes, gcDeferred: outcome.gcDeferred,
   };
+}
+
+/**
+ * Cleanup as a job (`boveda cleanup`, and periodically in `serve`): the job's result holds what was
+ * removed and freed, a deferred gc becomes a warning. Item is the VM when exactly one was asked for.
+ */
+export async function runCleanupJob(
+  app: AppContext, trigger: JobTrigger, options: Omit<CleanupOptions, 'dryRun'> = {},
+): Promise<JobRunOutcome<CleanupReport>> {
+  const item = options.vmNames?.length === 1 ? options.vmNames[0]! : null;
+  return runNewJob(app.catalog, { type: 'cleanup', item, trigger }, async (job) => {
+    const value = await runCleanup(app, { ...options, signal: job.signal });
+    return {
+      value,
+      warnings: value.gcDeferred ? [value.gcDeferred] : [],
+      result: { removedPoints: value.removedPoints, freedBytes: value.freedBytes, freedStoredBytes: value.freedStoredBytes, purgedItems: value.purgedItems },
+    };
+  }, { signal: options.signal });
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runCleanup, runNewJob, type CleanupReport } from '../../app/index.js';
+import { runCleanup, runCleanupJob, type CleanupReport } from '../../app/index.js';
 import { formatSize } from '../../util/index.js';
 import { addAppOptions, addNowOption, withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
@@ -38,14 +38,7 @@ export function registerCleanup(program: Command, context: CommandContext): void
       const vmNames = options.vm.length > 0 ? options.vm : undefined;
       const report = await withApp(options, io, async (app) => {
         if (options.dryRun) return runCleanup(app, { dryRun: true, vmNames, signal: context.signal });
-        const outcome = await runNewJob(app.catalog, { type: 'cleanup', item: vmNames?.length === 1 ? vmNames[0]! : null, trigger: 'on-demand' }, async (job) => {
-          const value = await runCleanup(app, { vmNames, signal: job.signal });
-          return {
-            value,
-            warnings: value.gcDeferred ? [value.gcDeferred] : [],
-            result: { removedPoints: value.removedPoints, freedBytes: value.freedBytes, freedStoredBytes: value.freedStoredBytes, purgedItems: value.purgedItems },
-          };
-        }, { signal: context.signal });
+        const outcome = await runCleanupJob(app, 'on-demand', { vmNames, signal: context.signal });
         if (outcome.error) throw outcome.error;
         return { ...outcome.value!, jobId: outcome.job.id };
       });

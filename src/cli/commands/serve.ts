@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runCleanup, runNewJob } from '../../app/index.js';
+import { runCleanupJob } from '../../app/index.js';
 import { describeError } from '../../core/index.js';
 import { addAppOptions, withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
@@ -47,10 +47,7 @@ export function registerServe(program: Command, context: CommandContext): void {
           if (cleaning) return;
           cleaning = true;
           try {
-            const outcome = await runNewJob(app.catalog, { type: 'cleanup', item: null, trigger: 'scheduled' }, async (job) => {
-              const value = await runCleanup(app, { signal: job.signal });
-              return { value, warnings: value.gcDeferred ? [value.gcDeferred] : [], result: { removedPoints: value.removedPoints, freedBytes: value.freedBytes, freedStoredBytes: value.freedStoredBytes, purgedItems: value.purgedItems } };
-            }, { signal });
+            const outcome = await runCleanupJob(app, 'scheduled', { signal });
             log('cleanup', { jobId: outcome.job.id, status: outcome.job.status, result: outcome.job.result }, [`cleanup job ${outcome.job.id}: ${outcome.job.status} ${JSON.stringify(outcome.job.result ?? outcome.job.error)}`]);
           } catch (error) {
             log('error', { message: describeError(error) }, [`cleanup error: ${describeError(error)}`]);
