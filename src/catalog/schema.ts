@@ -19,6 +19,11 @@ export interface CatalogSchema {
   jobs: JobsTable;
   schedule_claims: ScheduleClaimsTable;
   settings: SettingsTable;
+  users: UsersTable;
+  tokens: TokensTable;
+  audit_log: AuditLogTable;
+  vm_secrets: VmSecretsTable;
+  usage_samples: UsageSamplesTable;
 }
 
 /** One row per applied migration; the highest version is the schema version of the file. */
@@ -157,4 +162,64 @@ export interface SettingsTable {
   /** JSON. */
   value: string;
   updated_at: string;
+}
+
+/** Migration 4: server users. password_hash is self-describing ("scrypt$..."). */
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  role: 'reader' | 'operator' | 'contributor' | 'admin';
+  password_hash: string;
+  key_restore: number;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+  password_changed_at: string;
+}
+
+/** Migration 4: login sessions and API tokens; only a hash of the secret is kept. */
+export interface TokensTable {
+  id: string;
+  user_id: number;
+  kind: 'session' | 'api';
+  name: string | null;
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_from: string | null;
+}
+
+/** Migration 4: append-only record of security-relevant and destructive actions. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  time: string;
+  user_name: string;
+  source: string;
+  action: string;
+  target: string | null;
+  outcome: 'succeeded' | 'failed' | 'refused';
+  details: string | null;
+}
+
+/** Migration 4: a VM's disk-encryption secrets, sealed by the app (opaque here). */
+export interface VmSecretsTable {
+  id: Generated<number>;
+  vm_name: string;
+  name: string;
+  kind: string;
+  sealed: Buffer;
+  size_bytes: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Migration 4: usage over time (vm_name null = the whole vault). */
+export interface UsageSamplesTable {
+  id: Generated<number>;
+  time: string;
+  vm_name: string | null;
+  protected_bytes: number;
+  stored_bytes: number;
+  points: number;
 }

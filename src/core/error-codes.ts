@@ -53,6 +53,19 @@ export const errorCodes = {
   QEMU_TIMEOUT: { exit: 1, summary: 'A QEMU endpoint did not answer in time.' },
   QMP_COMMAND_FAILED: { exit: 1, summary: 'QEMU (QMP) or the guest agent answered a command with an error; the message names the command and carries QEMU\'s class and description.' },
   NBD_REQUEST_FAILED: { exit: 1, summary: 'The NBD server answered a request or option with an error; the message names the export, the request and the error.' },
+
+  AUTH_REQUIRED: { exit: 6, summary: 'The server needs a login or API token for this request (none given, or it is unknown, revoked or expired).' },
+  AUTH_FAILED: { exit: 6, summary: 'Wrong user name or password.' },
+  FORBIDDEN: { exit: 6, summary: 'The signed-in user\'s role does not allow the action; the message names the permission needed.' },
+  RATE_LIMITED: { exit: 4, summary: 'Too many attempts (e.g. failed logins); the message says when to try again.' },
+  USER_NOT_FOUND: { exit: 1, summary: 'No user of that name.' },
+  USER_EXISTS: { exit: 1, summary: 'A user of that name already exists.' },
+  LAST_ADMIN: { exit: 1, summary: 'The change would leave no enabled admin.' },
+  TOKEN_NOT_FOUND: { exit: 1, summary: 'No API token with that id.' },
+  SECRET_NOT_FOUND: { exit: 1, summary: 'No disk-encryption secret of that name (for the VM, or in the recovery point).' },
+  PATH_NOT_ALLOWED: { exit: 2, summary: 'A disk or restore path given to the server is outside the directories it is allowed to use.' },
+  NOT_FOUND: { exit: 1, summary: 'No API route or resource at that path.' },
+  SERVER_UNREACHABLE: { exit: 1, summary: 'The Boveda server named by BOVEDA_SERVER cannot be reached or answered with something that is not its API.' },
 } as const satisfies Record<string, { exit: number; summary: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -10,6 +10,7 @@
  * - schedule: slots of a schedule, next / latest slot, dueSlot (catch up once), spreadOffsetMs;
  * - retention: applyRetention (keep / remove each point, with reasons and keepUntil);
  * - billing: protected instance size, billing state, price tables and monthly estimates.
+ * - access: roles (reader < operator < contributor < admin), permissions and the Principal of a server request.
  * Invariants: error codes never change meaning; every code is documented in docs/errors.md.
  * Schedules and retention reckon days, weeks, months and years on the schedule zone's wall clock;
  * a spring-forward gap maps to the instant after it, an ambiguous time to the earlier instant.
@@ -27,3 +28,4 @@ export * from './policy-rules.js';
 export * from './schedule.js';
 export * from './retention.js';
 export * from './billing.js';
+export * from './access.js';

@@ -24,7 +24,7 @@ describe('catalog: QEMU VMs (migration 3)', () => {
 
     const upgraded = await Catalog.open(file);
     try {
-      assert.equal(upgraded.schemaVersion, 3);
+      assert.equal(upgraded.schemaVersion, migrations.length);
       const web = await upgraded.vms.get('web');
       assert.equal(web.qemu, undefined);
       assert.deepEqual(web.disks, [{ name: 'disk0', path: '/srv/web.img', role: 'os' }]);
