@@ -15,7 +15,7 @@ export {
   currentJobOwner, PRICE_TABLE_SETTING, SOFT_DELETE_SETTING,
 } from '../catalog/index.js';
 export type {
-  StoredJob, NewJob, ProtectedItemRecord, RecoveryPointRecord,
+  StoredJob, NewJob, ProtectedItemRecord, RecoveryPointRecord, AuditEntry, AuditEntryInput, AuditFilter, AuditOutcome,
   CatalogOptions, VmDefinition, VmDiskDefinition, VmRecord, VmInput, VmChanges, DiskInput, DiskRole as VmDiskRole,
 } from '../catalog/index.js';
 export * from '../engine/index.js';

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { systemClock, type Clock } from '../util/index.js';
 import type { KyselyCatalogAccess } from './kysely-access.js';
+import { AuditCatalog } from './audit-catalog.js';
 import { JobCatalog } from './job-catalog.js';
 import type { Migration } from './migrations/migration.js';
 import { PolicyCatalog } from './policy-catalog.js';
@@ -46,6 +47,7 @@ export class Catalog {
   readonly jobs: JobCatalog;
   readonly schedule: ScheduleCatalog;
   readonly settings: SettingsCatalog;
+  readonly audit: AuditCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -59,6 +61,7 @@ export class Catalog {
     this.jobs = new JobCatalog(access);
     this.schedule = new ScheduleCatalog(access);
     this.settings = new SettingsCatalog(access);
+    this.audit = new AuditCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */

@@ -23,6 +23,7 @@
  * - StoredJob (core/job.ts JobRecord + owner "pid@host" + heartbeat).
  * - ScheduleClaim: (VM name, slot) → the scheduled backup job that runs it.
  * - Settings: JSON values by key (SOFT_DELETE_SETTING, PRICE_TABLE_SETTING).
+ * - AuditEntry (`audit`, AuditCatalog): append-only record of who did what, from where, how it ended.
  *
  * Invariants of VM definitions (vm-rules.ts is the one place that checks them):
  * - VM and disk names match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$; VM names are unique (case-sensitive).
@@ -63,6 +64,7 @@ export type { CatalogAccess } from './catalog-access.js';
 export type { Migration } from './migrations/migration.js';
 export { CATALOG_APPLICATION_ID, type CatalogSchema } from './schema.js';
 export type { TimeInput } from './catalog-values.js';
+export { AuditCatalog, type AuditEntry, type AuditEntryInput, type AuditFilter, type AuditOutcome } from './audit-catalog.js';
 export { DEFAULT_JOB_STALE_MS, JobCatalog, type JobFilter, type JobOutcome, type NewJob, type StoredJob } from './job-catalog.js';
 export { currentJobOwner, isJobOwnerAlive, parseJobOwner } from './job-owner.js';
 export { PolicyCatalog } from './policy-catalog.js';

@@ -69,7 +69,7 @@ describe('Catalog (SQLite file, migrations, sharing)', () => {
     assert.deepEqual(rows(file, 'pragma journal_mode'), [{ journal_mode: 'wal' }]);
     assert.deepEqual(rows(file, 'pragma application_id'), [{ application_id: CATALOG_APPLICATION_ID }]);
     const tables = rows<{ name: string }>(file, "select name from sqlite_master where type = 'table' order by name").map((row) => row.name);
-    assert.deepEqual(tables, ['jobs', 'policies', 'protected_items', 'recovery_points', 'schedule_claims', 'schema_migrations', 'settings', 'vm_disks', 'vms']);
+    assert.deepEqual(tables, ['audit_log', 'jobs', 'policies', 'protected_items', 'recovery_points', 'schedule_claims', 'schema_migrations', 'settings', 'tokens', 'usage_samples', 'users', 'vm_disks', 'vm_secrets', 'vms']);
     // Every table is STRICT.
     const sqlOf = rows<{ name: string; sql: string }>(file, "select name, sql from sqlite_master where type = 'table'");
     for (const table of sqlOf) assert.match(table.sql, /\)\s*strict$/i, table.name);
