@@ -37,4 +37,6 @@ export * from './protection-service.js';
 export * from './policy-service.js';
 export * from './usage-service.js';
 export * from './catalog-rebuild.js';
+export * from './audit-actor.js';
+export * from './secret-service.js';
 export * from '../scheduler/index.js';

@@ -10,6 +10,7 @@ import { RecoveryPointCatalog } from './recovery-point-catalog.js';
 import { ScheduleCatalog } from './schedule-catalog.js';
 import { SettingsCatalog } from './settings-catalog.js';
 import { VmCatalog } from './vm-catalog.js';
+import { VmSecretCatalog } from './vm-secret-catalog.js';
 
 export interface CatalogOptions {
   /** Timestamps (created_at, updated_at, applied_at, and every time a caller does not pass) come from here. Default: the system clock. */
@@ -48,6 +49,7 @@ export class Catalog {
   readonly schedule: ScheduleCatalog;
   readonly settings: SettingsCatalog;
   readonly audit: AuditCatalog;
+  readonly secrets: VmSecretCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -62,6 +64,7 @@ export class Catalog {
     this.schedule = new ScheduleCatalog(access);
     this.settings = new SettingsCatalog(access);
     this.audit = new AuditCatalog(access);
+    this.secrets = new VmSecretCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */
