@@ -38,3 +38,4 @@ export * from './policy-service.js';
 export * from './usage-service.js';
 export * from './catalog-rebuild.js';
 export * from '../scheduler/index.js';
+export * from './user-service.js';
