@@ -94,7 +94,8 @@ export class TokenCatalog {
   /** Tokens matching `filter`, oldest first. */
   async list(filter: TokenFilter = {}): Promise<StoredToken[]> {
     return this.#access.read('list tokens', async (db) => {
-      let query = selectTokens(db).orderBy('tokens.created_at').orderBy('tokens.id');
+      // rowid: creation order among tokens created in the same millisecond.
+      let query = selectTokens(db).orderBy('tokens.created_at').orderBy(db.dynamic.ref<'tokens.rowid'>('tokens.rowid'));
       if (filter.userName !== undefined) query = query.where('users.name', '=', filter.userName);
       if (filter.kind !== undefined) query = query.where('tokens.kind', '=', filter.kind);
       if (filter.unexpiredAt !== undefined) {
