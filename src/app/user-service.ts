@@ -8,7 +8,7 @@ import { LoginThrottle } from './login-throttle.js';
 import { checkPassword, generatePassword, hashPassword, MAX_PASSWORD_LENGTH, passwordHashParamsFromEnv, verifyPassword, type PasswordHashParams } from './password-hash.js';
 
 export { LoginThrottle, DEFAULT_LOGIN_MAX_FAILURES, DEFAULT_LOGIN_WINDOW_MS } from './login-throttle.js';
-export { generatePassword, MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH } from './password-hash.js';
+export { checkPassword, generatePassword, MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH } from './password-hash.js';
 
 /** Who did an audited action: a user of the server, or `local:<os user>` on the server's own shell. */
 export interface AuditActor {
