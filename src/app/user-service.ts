@@ -102,7 +102,7 @@ export class UserService {
 
   /** Creates a user; without a password, generates one (returned once, `generated` true). */
   async addUser(input: { name: string; role: Role; password?: string; keyRestore?: boolean }, actor: AuditActor): Promise<{ user: UserRecord; password: string; generated: boolean }> {
-    const details = { role: input.role, keyRestore: input.keyRestore === true, passwordGenerated: input.password === undefined };
+    const details = { role: bounded(input.role), keyRestore: input.keyRestore === true, passwordGenerated: input.password === undefined };
     return this.#audited(actor, 'user.add', userTarget(input.name), details, async () => {
       const name = checkUserName(input.name);
       const role = checkRole(input.role);
@@ -131,7 +131,7 @@ export class UserService {
   async updateUser(name: string, changes: { role?: Role; password?: string; disabled?: boolean; keyRestore?: boolean }, actor: AuditActor): Promise<UserRecord> {
     const fields = (['role', 'password', 'disabled', 'keyRestore'] as const).filter((field) => changes[field] !== undefined);
     const details: Record<string, unknown> = { changed: fields };
-    for (const field of ['role', 'disabled', 'keyRestore'] as const) if (changes[field] !== undefined) details[field] = changes[field];
+    for (const field of ['role', 'disabled', 'keyRestore'] as const) if (changes[field] !== undefined) details[field] = bounded(changes[field]);
     return this.#audited(actor, 'user.update', userTarget(name), details, async () => {
       if (fields.length === 0) throw new BovedaError('INVALID_ARGUMENT', `nothing to change for user ${name} (give a role, password, disabled or keyRestore)`);
       const role = changes.role === undefined ? undefined : checkRole(changes.role);
@@ -154,7 +154,8 @@ export class UserService {
    * after too many failures; AUTH_FAILED for a wrong name, wrong password or disabled user alike.
    */
   async login(name: string, password: string, source: string): Promise<IssuedToken & { user: UserRecord }> {
-    const tried = typeof name === 'string' ? name : '';
+    // Valid names have at most 64 characters: longer ones are cut so the throttle's keys stay small.
+    const tried = typeof name === 'string' ? name.slice(0, 65) : '';
     const from = sourceOf(source);
     const auditName = tried.length === 0 ? '(none)' : tried.slice(0, 64);
     this.#throttle.check(tried, from);
@@ -337,6 +338,11 @@ function userTarget(name: unknown): string {
 
 function sourceOf(source: unknown): string {
   return typeof source === 'string' && source.length > 0 ? source.slice(0, 200) : 'unknown';
+}
+
+/** A caller's value for the audit details, cut short when it is a long string. */
+function bounded(value: unknown): unknown {
+  return typeof value === 'string' ? value.slice(0, 64) : value;
 }
 
 function shortJson(value: unknown): string {

@@ -112,6 +112,10 @@ describe('user service', () => {
         ['../../etc', '192.0.2.1', 'user:../../etc', 'failed', 'unknown-user'],
         ['alice', '192.0.2.1', 'user:alice', 'failed', 'disabled'],
       ]);
+      // A huge name is refused like any other and kept short in the log.
+      await assert.rejects(service.login('y'.repeat(1_000_000), PASSWORD, '192.0.2.2'), { code: 'AUTH_FAILED' });
+      const [last] = await catalog.audit.list({ limit: 1 });
+      assert.deepEqual([last!.userName, last!.target], ['y'.repeat(64), `user:${'y'.repeat(65)}`]);
     });
   });
 
