@@ -40,3 +40,4 @@ export * from './catalog-rebuild.js';
 export * from './audit-actor.js';
 export * from './secret-service.js';
 export * from '../scheduler/index.js';
+export * from './user-service.js';

@@ -9,6 +9,8 @@ import { ProtectedItemCatalog } from './protected-item-catalog.js';
 import { RecoveryPointCatalog } from './recovery-point-catalog.js';
 import { ScheduleCatalog } from './schedule-catalog.js';
 import { SettingsCatalog } from './settings-catalog.js';
+import { TokenCatalog } from './token-catalog.js';
+import { UserCatalog } from './user-catalog.js';
 import { VmCatalog } from './vm-catalog.js';
 import { VmSecretCatalog } from './vm-secret-catalog.js';
 
@@ -50,6 +52,8 @@ export class Catalog {
   readonly settings: SettingsCatalog;
   readonly audit: AuditCatalog;
   readonly secrets: VmSecretCatalog;
+  readonly users: UserCatalog;
+  readonly tokens: TokenCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -65,6 +69,8 @@ export class Catalog {
     this.settings = new SettingsCatalog(access);
     this.audit = new AuditCatalog(access);
     this.secrets = new VmSecretCatalog(access);
+    this.users = new UserCatalog(access);
+    this.tokens = new TokenCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */

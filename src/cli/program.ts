@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { BovedaError } from '../core/index.js';
 import type { CommandContext } from './command-context.js';
+import { registerAudit } from './commands/audit.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCatalogRebuild } from './commands/catalog-rebuild.js';
 import { registerCleanup } from './commands/cleanup.js';
@@ -11,6 +12,7 @@ import { registerScheduler } from './commands/scheduler.js';
 import { registerServe } from './commands/serve.js';
 import { registerSettings } from './commands/settings.js';
 import { registerUsage } from './commands/usage.js';
+import { registerUser } from './commands/user.js';
 import { registerPoints } from './commands/points.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVaultDeletePoint } from './commands/vault-delete-point.js';
@@ -43,7 +45,7 @@ function buildProgram(context: CommandContext): Command {
     .exitOverride();
   for (const register of [
     registerBackup, registerPoints, registerRestore, registerPolicy, registerProtection, registerJobs, registerCleanup,
-    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild, registerSecretsRestore,
+    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild, registerSecretsRestore, registerUser, registerAudit,
   ]) register(program, context);
   const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
   for (const register of [

@@ -2,13 +2,13 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { listVmPoints, readPointSecrets } from '../../app/index.js';
+import { listVmPoints, localActor, readPointSecrets } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
 import { addDataOptions } from '../data-options.js';
 import { printJson, printLines } from '../io.js';
-import { localActor } from '../local-actor.js';
+
 
 interface RestoreOptions extends AppCommandOptions {
   point?: string;

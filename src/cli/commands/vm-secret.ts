@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { listVmSecrets, removeVmSecret, setVmSecret } from '../../app/index.js';
+import { listVmSecrets, localActor, removeVmSecret, setVmSecret } from '../../app/index.js';
 import { BovedaError, SECRET_KINDS, checkSecretKind, type SecretKind } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import { withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
 import { addDataOptions } from '../data-options.js';
 import { printJson, printLines, type CliIo } from '../io.js';
-import { localActor } from '../local-actor.js';
+
 
 interface SetOptions extends AppCommandOptions {
   file?: string;
