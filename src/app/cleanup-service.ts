@@ -3,6 +3,7 @@ import { expirePoints, pointMeta, type ExpirePointsReport } from '../engine/inde
 import { loadPoints, measureRemovalSavings, type PointManifest } from '../repository/index.js';
 import type { AppContext } from './app-context.js';
 import { runNewJob, type JobRunOutcome } from './job-runner.js';
+import { recordUsageQuietly } from './usage-history.js';
 
 /** One point cleanup would remove, and why it is no longer kept. */
 export interface ExpiredPoint {
@@ -156,6 +157,7 @@ export async function runCleanupJob(
   const item = options.vmNames?.length === 1 ? options.vmNames[0]! : null;
   return runNewJob(app.catalog, { type: 'cleanup', item, trigger }, async (job) => {
     const value = await runCleanup(app, { ...options, signal: job.signal });
+    await recordUsageQuietly(app);
     return {
       value,
       warnings: value.gcDeferred ? [value.gcDeferred] : [],
