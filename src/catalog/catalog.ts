@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { systemClock, type Clock } from '../util/index.js';
 import type { KyselyCatalogAccess } from './kysely-access.js';
 import { AuditCatalog } from './audit-catalog.js';
+import { UsageCatalog } from './usage-catalog.js';
 import { JobCatalog } from './job-catalog.js';
 import type { Migration } from './migrations/migration.js';
 import { PolicyCatalog } from './policy-catalog.js';
@@ -54,6 +55,7 @@ export class Catalog {
   readonly secrets: VmSecretCatalog;
   readonly users: UserCatalog;
   readonly tokens: TokenCatalog;
+  readonly usage: UsageCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -71,6 +73,7 @@ export class Catalog {
     this.secrets = new VmSecretCatalog(access);
     this.users = new UserCatalog(access);
     this.tokens = new TokenCatalog(access);
+    this.usage = new UsageCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */

@@ -82,5 +82,6 @@ export { VmCatalog } from './vm-catalog.js';
 export { VmSecretCatalog, type VmSecretInput, type VmSecretRecord } from './vm-secret-catalog.js';
 export { TokenCatalog, type NewToken, type StoredToken, type TokenFilter, type TokenKind } from './token-catalog.js';
 export { UserCatalog, type NewUser, type StoredUser, type UserChanges } from './user-catalog.js';
+export { UsageCatalog, type UsageSample, type UsageSampleFilter, type UsageSampleInput } from './usage-catalog.js';
 export * from './vm-definition.js';
 export * from './vm-rules.js';
