@@ -108,7 +108,12 @@ export function registerServe(program: Command, context: CommandContext): void {
         const dataDir = resolveDataDir(options.dataDir, io.env);
         const allowedPaths = resolveAllowedPaths(options.allowPath, io.env, dataDir);
         const server = await createServer({ app, auth: await serveAuth(app), allowedPaths });
-        const address = await server.listen({ host: listen.host, port: listen.port });
+        const address = await server.listen({ host: listen.host, port: listen.port }).catch(async (error: unknown) => {
+          await server.close();
+          const code = (error as NodeJS.ErrnoException).code;
+          const why = code === 'EADDRINUSE' ? 'the address is in use (another boveda serve?)' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : describeError(error);
+          throw new BovedaError('INVALID_ARGUMENT', `cannot listen on ${options.listen}: ${why}; choose another with --listen HOST:PORT (port 0: any free one)`, { cause: error });
+        });
         const url = address.replace(/^http:\/\/(?:\[::1\]|::1)/, 'http://[::1]');
         log('listening', { url, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
         const scheduler = createScheduler(app, settings, signal);
