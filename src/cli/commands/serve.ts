@@ -115,7 +115,7 @@ export function registerServe(program: Command, context: CommandContext): void {
           throw new BovedaError('INVALID_ARGUMENT', `cannot listen on ${options.listen}: ${why}; choose another with --listen HOST:PORT (port 0: any free one)`, { cause: error });
         });
         const url = address.replace(/^http:\/\/(?:\[::1\]|::1)/, 'http://[::1]');
-        log('listening', { url, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
+        log('listening', { url, pid: process.pid, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
         const scheduler = createScheduler(app, settings, signal);
         log('started', { pid: process.pid, catalog: app.catalog.file }, [`boveda serve: pid ${process.pid}, catalog ${app.catalog.file}; stop with Ctrl-C`]);
         scheduler.start(Math.max(1000, tickMs), (report) => {
