@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createServer, type ServerAuth } from '../../api/index.js';
+import type { ServerAuth } from '../../api/index.js';
 import {
   createKeyFile, defaultVaultDir, defaultVaultKeyFile, ensureDataDir, initLocalVault, resolveAllowedPaths, resolveDataDir, runCleanupJob,
   scryptParamsFromEnv, type AppContext, type SlotSecret,
@@ -107,6 +107,8 @@ export function registerServe(program: Command, context: CommandContext): void {
         await onFirstStart(app, created !== null, (line) => log('first-start', { line }, [line]));
         const dataDir = resolveDataDir(options.dataDir, io.env);
         const allowedPaths = resolveAllowedPaths(options.allowPath, io.env, dataDir);
+        // Loaded here, not at the top: every other command would pay for fastify at start-up.
+        const { createServer } = await import('../../api/index.js');
         const server = await createServer({ app, auth: await serveAuth(app), allowedPaths });
         const address = await server.listen({ host: listen.host, port: listen.port }).catch(async (error: unknown) => {
           await server.close();
