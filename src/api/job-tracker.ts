@@ -1,3 +1,4 @@
+import { BovedaError } from '../core/index.js';
 import { currentJobOwner, type AppContext, type JobRunOutcome, type NewJob, type StoredJob } from '../app/index.js';
 
 /**
@@ -16,7 +17,7 @@ export class JobTracker {
 
   /** Creates the job (VM_BUSY and the like are thrown here, before any reply), then runs it in the background. */
   async start(job: Omit<NewJob, 'owner'>, run: (queued: StoredJob, signal: AbortSignal) => Promise<JobRunOutcome<unknown>>): Promise<StoredJob> {
-    if (this.#closed) throw new Error('the server is shutting down');
+    if (this.#closed) throw new BovedaError('INVALID_STATE', `the server is shutting down: no new ${job.type} job`);
     const queued = await this.#app.catalog.jobs.create({ ...job, owner: currentJobOwner() });
     const controller = new AbortController();
     // runJob records every failure in the job itself; a throw here is a catalog failure, which the job row cannot show either.
@@ -36,9 +37,4 @@ export class JobTracker {
     for (const entry of running) entry.controller.abort();
     await Promise.all(running.map((entry) => entry.done));
   }
-}
-
-/** Drops the value: the tracker needs only that the run ended. */
-export function asUnknownOutcome<T>(outcome: Promise<JobRunOutcome<T>>): Promise<JobRunOutcome<unknown>> {
-  return outcome;
 }

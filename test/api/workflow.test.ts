@@ -145,6 +145,16 @@ describe('API workflow', () => {
     assert.equal(throttled.headers['retry-after'], '30');
   });
 
+  it('cancels a job through the catalog, as "boveda job cancel" does; jobs are listed newest first with filters', async () => {
+    const queued = await t.app.catalog.jobs.create({ type: 'verify', item: null, trigger: 'on-demand' });
+    const cancel = await call(t.server, 'POST', `/api/jobs/${queued.id}/cancel`, { role: 'operator', body: {} });
+    assert.equal(cancel.statusCode, 200, cancel.body);
+    assert.equal((await t.app.catalog.jobs.get(queued.id)).status, 'cancelled');
+    const listed = (await call(t.server, 'GET', '/api/jobs?type=verify&limit=1', { role: 'reader' })).json<{ jobs: StoredJob[] }>().jobs;
+    assert.deepEqual(listed.map((job) => job.id), [queued.id]);
+    assertClientError(await call(t.server, 'POST', `/api/jobs/${queued.id}/cancel`, { role: 'operator', body: {} }), 409, 'INVALID_STATE');
+  });
+
   it('the OpenAPI document lists every route with its permission and the schemas fastify validates with', async () => {
     const response = await call(t.server, 'GET', '/api/openapi.json', { role: 'reader' });
     const document = JSON.parse(response.body) as { openapi: string; paths: Record<string, Record<string, { 'x-permission': string | null; requestBody?: { content: { 'application/json': { schema: { properties: Record<string, unknown>; additionalProperties: boolean } } } }; parameters: { name: string }[] }>> };

@@ -265,7 +265,7 @@ describe('boveda scheduler, serve and jobs (CLI, real processes)', () => {
     // Protected 5 hours ago: the latest 4-hour slot (within the last 4 hours) is due.
     const protectedAt = new Date(Date.now() - 5 * HOUR).toISOString();
     for (const vm of vms) h.ok(['protect', vm, '--policy', 'four', '--now', protectedAt]);
-    const serves = [0, 1].map(() => h.start(['serve', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--max-concurrent', '8', '--json']));
+    const serves = [0, 1].map(() => h.start(['serve', '--listen', '127.0.0.1:0', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--max-concurrent', '8', '--json']));
     await waitFor(() => jobs(h).filter((job) => job.status !== 'queued' && job.status !== 'in-progress').length >= vms.length, 'every VM backed up', serves[0]);
     await sleep(2500); // a few more ticks of each: nothing more is due
     for (const serve of serves) serve.child.kill('SIGTERM');
@@ -286,7 +286,7 @@ describe('boveda scheduler, serve and jobs (CLI, real processes)', () => {
     const protectedAt = new Date(Date.now() - 5 * HOUR).toISOString();
     for (const vm of ['fast', 'slow']) h.ok(['protect', vm, '--policy', 'four', '--now', protectedAt]);
     const marker = join(work, 'serve-slow');
-    const serve = h.start(['serve', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '60' });
+    const serve = h.start(['serve', '--listen', '127.0.0.1:0', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '60' });
     await waitFor(() => existsSync(`${marker}-slow`), 'the slow backup in its pre-script', serve);
     await waitFor(() => jobs(h, '--vm', 'fast').some((job) => job.status !== 'in-progress' && job.status !== 'queued'), 'the fast backup to end', serve);
     const fast = jobs(h, '--vm', 'fast')[0]!;
@@ -300,7 +300,8 @@ describe('boveda scheduler, serve and jobs (CLI, real processes)', () => {
     const run = ok(await serve.done);
     assert.ok(Date.now() - sent < 15_000, 'the sleeping pre-script is not waited for');
     const log = events(run.stdout);
-    assert.deepEqual(log.map((event) => event.event).filter((event) => event !== 'tick'), ['started', 'stopping', 'stopped']);
+    // A new data directory: the first start creates the admin and prints its login once.
+    assert.deepEqual(log.map((event) => event.event).filter((event) => event !== 'tick'), ['listening', 'first-admin', 'started', 'stopping', 'stopped']);
     assert.equal(log[0]!.pid, serve.child.pid);
     assert.deepEqual(startedIn(run.stdout).map((entry) => [entry.vmName, entry.jobId]).sort(), [['fast', fast.id], ['slow', running[0]!.id]]);
     const cancelled = h.json<JobJson>(['job', 'show', running[0]!.id]);
@@ -313,7 +314,7 @@ describe('boveda scheduler, serve and jobs (CLI, real processes)', () => {
     const h = await scenario('killed', { slow: true }, [['four', '--every-hours', '4', '--at', '00:00']]);
     h.ok(['protect', 'slow', '--policy', 'four', '--now', new Date(Date.now() - 5 * HOUR).toISOString()]);
     const marker = join(work, 'killed-slow');
-    const serve = h.start(['serve', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '5' });
+    const serve = h.start(['serve', '--listen', '127.0.0.1:0', '--tick-seconds', '1', '--cleanup-minutes', '0', '--spread-minutes', '0', '--json'], { BOVEDA_TEST_SLOW: marker, BOVEDA_TEST_SLEEP: '5' });
     await waitFor(() => existsSync(`${marker}-slow`), 'the slow backup in its pre-script', serve);
     serve.child.kill('SIGKILL');
     const run = await serve.done;

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { accountRoutes, createServer, secretRoutes } from '../../api/index.js';
 import {
   createKeyFile, defaultVaultDir, defaultVaultKeyFile, ensureDataDir, initLocalVault, resolveAllowedPaths, resolveDataDir, runCleanupJob,
   scryptParamsFromEnv, UserService, type SlotSecret,
@@ -100,10 +99,17 @@ export function registerServe(program: Command, context: CommandContext): void {
         const firstAdmin = await ensureFirstAdmin(users);
         const dataDir = resolveDataDir(options.dataDir, io.env);
         const allowedPaths = resolveAllowedPaths(options.allowPath, io.env, dataDir);
+        // Loaded here, not at the top: every other command would pay for fastify at start-up.
+        const { accountRoutes, createServer, secretRoutes } = await import('../../api/index.js');
         const server = await createServer({ app, auth: users, allowedPaths, extraRoutes: [...accountRoutes(users), ...secretRoutes()] });
-        const address = await server.listen({ host: listen.host, port: listen.port });
+        const address = await server.listen({ host: listen.host, port: listen.port }).catch(async (error: unknown) => {
+          await server.close();
+          const code = (error as NodeJS.ErrnoException).code;
+          const why = code === 'EADDRINUSE' ? 'the address is in use (another boveda serve?)' : code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied' : describeError(error);
+          throw new BovedaError('INVALID_ARGUMENT', `cannot listen on ${options.listen}: ${why}; choose another with --listen HOST:PORT (port 0: any free one)`, { cause: error });
+        });
         const url = address.replace(/^http:\/\/(?:\[::1\]|::1)/, 'http://[::1]');
-        log('listening', { url, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
+        log('listening', { url, pid: process.pid, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
         const adminLines = firstAdmin(url);
         if (adminLines.length > 0) log('first-admin', { lines: adminLines }, adminLines);
         const scheduler = createScheduler(app, settings, signal);
