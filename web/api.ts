@@ -53,7 +53,9 @@ export const api = {
   post: <T>(path: string, body: unknown = {}) => request<T>('POST', path, body),
   put: <T>(path: string, body: unknown) => request<T>('PUT', path, body),
   patch: <T>(path: string, body: unknown) => request<T>('PATCH', path, body),
-  delete: <T>(path: string) => request<T>('DELETE', path),
+  // Every mutation sends a JSON body: the server refuses cookie-signed mutations without
+  // Content-Type: application/json (a cross-site form cannot send that).
+  delete: <T>(path: string) => request<T>('DELETE', path, {}),
 };
 
 /** A path segment from a name or id (names may hold characters that are special in URLs). */

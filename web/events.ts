@@ -26,6 +26,7 @@ export function openEvents(): void {
   if (source) return;
   source = new EventSource('/api/events', { withCredentials: true });
   source.addEventListener('job', (event) => dispatch((event as MessageEvent<string>).data));
+  source.addEventListener('message', (event) => dispatch(event.data as string));
 }
 
 export function closeEvents(): void {

@@ -115,8 +115,29 @@ export interface Usage {
   priceTable: { currency: string } | null;
 }
 
+/** A row of the dashboard (GET /api/overview). */
+export interface OverviewVm {
+  name: string;
+  state: Protection['state'] | null;
+  policyName: string | null;
+  disks: number;
+  lastBackup: { jobId: string; status: JobStatus; endedAt: string | null; error: { code: string; message: string } | null } | null;
+  latestPointAt: string | null;
+  points: number;
+  protectedBytes: number;
+}
+
+export interface Overview {
+  counts: { vms: number; protected: number; stopped: number; softDeleted: number; unprotected: number; points: number; runningJobs: number; recentFailures: number };
+  /** Failures first. */
+  vms: OverviewVm[];
+  runningJobs: Job[];
+  recentFailures: Job[];
+  storage: { protectedBytes: number; points: number; storedBytes: number | null; sampledAt: string | null };
+}
+
 export interface UsageSample {
-  at: string;
+  time: string;
   vmName?: string | null;
   protectedBytes: number;
   storedBytes: number;

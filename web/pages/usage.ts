@@ -13,7 +13,7 @@ export function seriesByVm(samples: UsageSample[], value: (sample: UsageSample) 
   const byVm = new Map<string, Series>();
   for (const sample of samples) {
     const label = sample.vmName ?? 'all VMs';
-    const at = Date.parse(sample.at);
+    const at = Date.parse(sample.time);
     if (Number.isNaN(at)) continue;
     let series = byVm.get(label);
     if (!series) byVm.set(label, (series = { label, points: [] }));
@@ -22,12 +22,17 @@ export function seriesByVm(samples: UsageSample[], value: (sample: UsageSample) 
   return [...byVm.values()];
 }
 
+const MAX_CHARTED_VMS = 5;
+
 export const usagePage: Page = async (context) => {
   const days = Number(context.query.get('days') ?? '90') || 90;
-  const [usage, history] = await Promise.all([
-    api.get<Usage>('/api/usage'),
-    api.get<unknown>(`/api/usage/history${query({ days })}`).then((answer) => listOf<UsageSample>(answer, 'samples')),
-  ]);
+  const usage = await api.get<Usage>('/api/usage');
+  // The history route answers the vault totals, or one VM's samples with ?vm=: the totals and the
+  // first VMs (a chart with more lines than this is unreadable anyway).
+  const charted = usage.vms.slice(0, MAX_CHARTED_VMS).map((vm) => vm.vmName);
+  const histories = await Promise.all([undefined, ...charted].map((vm) =>
+    api.get<unknown>(`/api/usage/history${query({ days, vm })}`).then((answer) => listOf<UsageSample>(answer, 'samples'))));
+  const history = histories.flat();
   const currency = usage.priceTable?.currency ?? null;
   const totals = usage.totals;
   const vmTable = usage.vms.length === 0
