@@ -4,6 +4,7 @@ import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, diskMeta 
 import type { AppContext } from './app-context.js';
 import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
 import { pointRecord } from './point-records.js';
+import { recordUsageQuietly } from './usage-history.js';
 
 export interface BackupJobOptions {
   trigger: 'on-demand' | 'scheduled';
@@ -49,6 +50,7 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
     });
     await app.catalog.points.upsert(pointRecord(outcome.point));
     if (await app.catalog.items.find(vmName)) await app.catalog.items.markFirstBackup(vmName, outcome.point.createdAt);
+    await recordUsageQuietly(app);
     return {
       value: outcome,
       warnings: [...outcome.meta.warnings, ...outcome.cleanupProblems],

@@ -2,7 +2,9 @@ import { applyRetention, type KeepReason, type PolicyDefinition, type Protection
 import { expirePoints, pointMeta, type ExpirePointsReport } from '../engine/index.js';
 import { loadPoints, measureRemovalSavings, type PointManifest } from '../repository/index.js';
 import type { AppContext } from './app-context.js';
-import { runNewJob, type JobRunOutcome } from './job-runner.js';
+import type { StoredJob } from '../catalog/index.js';
+import { runJob, runNewJob, type JobBodyResult, type JobContext, type JobRunOutcome } from './job-runner.js';
+import { recordUsageQuietly } from './usage-history.js';
 
 /** One point cleanup would remove, and why it is no longer kept. */
 export interface ExpiredPoint {
@@ -151,15 +153,19 @@ export async function runCleanup(app: AppContext, options: CleanupOptions = {}):
  * removed and freed, a deferred gc becomes a warning. Item is the VM when exactly one was asked for.
  */
 export async function runCleanupJob(
-  app: AppContext, trigger: JobTrigger, options: Omit<CleanupOptions, 'dryRun'> = {},
+  app: AppContext, trigger: JobTrigger, options: Omit<CleanupOptions, 'dryRun'> = {}, queued?: StoredJob,
 ): Promise<JobRunOutcome<CleanupReport>> {
   const item = options.vmNames?.length === 1 ? options.vmNames[0]! : null;
-  return runNewJob(app.catalog, { type: 'cleanup', item, trigger }, async (job) => {
+  const body = async (job: JobContext): Promise<JobBodyResult<CleanupReport>> => {
     const value = await runCleanup(app, { ...options, signal: job.signal });
+    await recordUsageQuietly(app);
     return {
       value,
       warnings: value.gcDeferred ? [value.gcDeferred] : [],
       result: { removedPoints: value.removedPoints, freedBytes: value.freedBytes, freedStoredBytes: value.freedStoredBytes, purgedItems: value.purgedItems },
     };
-  }, { signal: options.signal });
+  };
+  // The server queues the job first (to answer with it at once), then runs it.
+  if (queued) return runJob(app.catalog, queued, body, { signal: options.signal });
+  return runNewJob(app.catalog, { type: 'cleanup', item, trigger }, body, { signal: options.signal });
 }

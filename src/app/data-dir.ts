@@ -9,6 +9,8 @@ import { BovedaError, describeError } from '../core/index.js';
  * is backed up, with script command lines). Layout:
  *   <data-dir>/catalog.db      the catalog (SQLite, plus -wal/-shm files while open)
  *   <data-dir>/vault/          the default vault when no --vault / $BOVEDA_VAULT is given
+ *   <data-dir>/vault.key       its key file, when `serve` created it without a passphrase (mode 0600)
+ *   <data-dir>/images/, restores/  default directories the server may read disks from and restore to
  */
 
 /** The environment variables the data directory depends on. */
@@ -27,6 +29,11 @@ export function resolveDataDir(given: string | undefined, env: DataDirEnv): stri
 
 export function catalogFile(dataDir: string): string {
   return join(dataDir, 'catalog.db');
+}
+
+/** The key file `serve` creates for the default vault on a data directory's first start (when no passphrase was given). */
+export function defaultVaultKeyFile(dataDir: string): string {
+  return join(dataDir, 'vault.key');
 }
 
 /** The vault used when neither --vault nor $BOVEDA_VAULT is given. */

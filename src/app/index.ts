@@ -16,7 +16,7 @@ export {
 } from '../catalog/index.js';
 export type {
   StoredJob, NewJob, ProtectedItemRecord, RecoveryPointRecord, AuditEntry, AuditEntryInput, AuditFilter, AuditOutcome,
-  CatalogOptions, VmDefinition, VmDiskDefinition, VmRecord, VmInput, VmChanges, DiskInput, DiskRole as VmDiskRole,
+  UsageSample, CatalogOptions, VmDefinition, VmDiskDefinition, VmRecord, VmInput, VmChanges, DiskInput, DiskRole as VmDiskRole,
 } from '../catalog/index.js';
 export * from '../engine/index.js';
 
@@ -38,3 +38,9 @@ export * from './policy-service.js';
 export * from './usage-service.js';
 export * from './catalog-rebuild.js';
 export * from '../scheduler/index.js';
+export * from './restore-job.js';
+export * from './verify-job.js';
+export * from './gc-job.js';
+export * from './usage-history.js';
+export * from './allowed-paths.js';
+export * from './overview-service.js';

@@ -1,4 +1,4 @@
-import { checkPolicy, type PolicyDefinition, type PolicyRecord } from '../core/index.js';
+import { checkPolicy, type PolicyDefinition, type PolicyRecord, type RetentionRules } from '../core/index.js';
 import type { AppContext } from './app-context.js';
 import { runCleanup, type CleanupReport } from './cleanup-service.js';
 
@@ -25,4 +25,28 @@ export async function updatePolicy(app: AppContext, definition: PolicyDefinition
   const vmNames = await app.catalog.policies.itemsUsing(checked.name);
   const preview = await runCleanup(app, { dryRun: true, vmNames, policyOverrides: new Map([[checked.name, checked]]), signal: options.signal });
   return { policy: checked, preview };
+}
+
+/**
+ * How a policy change shortens retention, one phrase per tier (empty when it does not): fewer days,
+ * weeks, months or years, a tier dropped, or its anchor moved (points kept for the old anchor lose
+ * their slot). A shortening is a destructive change: the server asks for the destroy permission
+ * and audits it.
+ */
+export function retentionShortenings(before: RetentionRules, after: RetentionRules): string[] {
+  const found: string[] = [];
+  if (after.dailyDays < before.dailyDays) found.push(`daily ${before.dailyDays} → ${after.dailyDays} days`);
+  const tier = (name: string, old: { count: number; anchor: unknown } | null, next: { count: number; anchor: unknown } | null) => {
+    if (old === null) return;
+    if (next === null) found.push(`${name} tier removed`);
+    else if (next.count < old.count) found.push(`${name} ${old.count} → ${next.count}`);
+    else if (JSON.stringify(next.anchor) !== JSON.stringify(old.anchor)) found.push(`${name} anchor changed`);
+  };
+  const weekly = (rules: RetentionRules) => (rules.weekly ? { count: rules.weekly.weeks, anchor: rules.weekly.weekday } : null);
+  const monthly = (rules: RetentionRules) => (rules.monthly ? { count: rules.monthly.months, anchor: rules.monthly.on } : null);
+  const yearly = (rules: RetentionRules) => (rules.yearly ? { count: rules.yearly.years, anchor: [rules.yearly.month, rules.yearly.on] } : null);
+  tier('weekly', weekly(before), weekly(after));
+  tier('monthly', monthly(before), monthly(after));
+  tier('yearly', yearly(before), yearly(after));
+  return found;
 }

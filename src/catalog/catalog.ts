@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { systemClock, type Clock } from '../util/index.js';
 import type { KyselyCatalogAccess } from './kysely-access.js';
 import { AuditCatalog } from './audit-catalog.js';
+import { UsageCatalog } from './usage-catalog.js';
 import { JobCatalog } from './job-catalog.js';
 import type { Migration } from './migrations/migration.js';
 import { PolicyCatalog } from './policy-catalog.js';
@@ -48,6 +49,7 @@ export class Catalog {
   readonly schedule: ScheduleCatalog;
   readonly settings: SettingsCatalog;
   readonly audit: AuditCatalog;
+  readonly usage: UsageCatalog;
   readonly #access: KyselyCatalogAccess;
 
   private constructor(file: string, schemaVersion: number, access: KyselyCatalogAccess) {
@@ -62,6 +64,7 @@ export class Catalog {
     this.schedule = new ScheduleCatalog(access);
     this.settings = new SettingsCatalog(access);
     this.audit = new AuditCatalog(access);
+    this.usage = new UsageCatalog(access);
   }
 
   /** Opens (creating and migrating if needed) the catalog file; its directory must exist. */

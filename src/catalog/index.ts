@@ -73,5 +73,6 @@ export { RecoveryPointCatalog, type RecoveryPointRecord, type VmPointTotals } fr
 export { ScheduleCatalog, type ClaimAttempt, type ClaimOptions, type ScheduleClaim } from './schedule-catalog.js';
 export { PRICE_TABLE_SETTING, SettingsCatalog, SOFT_DELETE_SETTING } from './settings-catalog.js';
 export { VmCatalog } from './vm-catalog.js';
+export { UsageCatalog, type UsageSample, type UsageSampleFilter, type UsageSampleInput } from './usage-catalog.js';
 export * from './vm-definition.js';
 export * from './vm-rules.js';

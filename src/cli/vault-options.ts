@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { openLocalVault, readKeyFile, resolveDataDir, resolveVaultDir, type SlotSecret, type Vault } from '../app/index.js';
+import { defaultVaultKeyFile as keyFileOf, openLocalVault, readKeyFile, resolveDataDir, resolveVaultDir, type SlotSecret, type Vault } from '../app/index.js';
 import { BovedaError } from '../core/index.js';
 import { type CliIo, promptSecret } from './io.js';
 
@@ -27,6 +28,16 @@ export function vaultDir(options: VaultCommandOptions, io: CliIo): string {
   return resolveVaultDir(options.vault, io.env, () => resolveDataDir(options.dataDir, io.env));
 }
 
+/** `<data-dir>/vault.key` when the vault is the data directory's default one (no --vault, no $BOVEDA_VAULT), else null. */
+export function defaultVaultKeyFile(options: VaultCommandOptions, io: CliIo): string | null {
+  if (options.vault || io.env.BOVEDA_VAULT) return null;
+  try {
+    return keyFileOf(resolveDataDir(options.dataDir, io.env));
+  } catch {
+    return null;
+  }
+}
+
 export async function readPassphraseFile(path: string): Promise<string> {
   let text: string;
   try {
@@ -45,6 +56,11 @@ export async function gatherSecrets(options: VaultCommandOptions, io: CliIo): Pr
   if (options.keyFile) secrets.push(await readKeyFile(options.keyFile));
   if (options.passphraseFile) secrets.push({ kind: 'passphrase', passphrase: await readPassphraseFile(options.passphraseFile) });
   else if (io.env.BOVEDA_PASSPHRASE) secrets.push({ kind: 'passphrase', passphrase: io.env.BOVEDA_PASSPHRASE });
+  if (secrets.length === 0) {
+    // The key file `serve` generated on the first start of the data directory opens its default vault.
+    const keyFile = defaultVaultKeyFile(options, io);
+    if (keyFile !== null && existsSync(keyFile)) secrets.push(await readKeyFile(keyFile));
+  }
   if (secrets.length === 0 && io.stdin.isTTY) secrets.push({ kind: 'passphrase', passphrase: await promptSecret(io, 'Vault passphrase: ') });
   return secrets;
 }

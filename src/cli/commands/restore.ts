@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import {
-  assertQemuVmStopped, latestPoint, readPoint, resolvePointId, restoreAsVm, restoreInPlace, restoreToDirectory, runNewJob, shellQuote,
-  type ImageFormat, type KvmMode, type PointManifest, type ReplacedDisk, type RestoredDisk, type RestoredVm, type RestoreProgress,
+  progressLabel, runRestoreJob, shellQuote, type ImageFormat, type KvmMode, type PointManifest, type RestoredVm, type RestoreTarget,
 } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
@@ -10,15 +9,6 @@ import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
 import { addDataOptions, type DataCommandOptions } from '../data-options.js';
 import { withApp } from '../app-options.js';
-
-interface RestoreOutcome {
-  point: PointManifest;
-  restored: RestoredDisk[] | undefined;
-  replaced: ReplacedDisk[] | undefined;
-  newVm?: RestoredVm;
-  /** Whether the VM's definition was found, so its temp disks (never in a point) are known. */
-  definitionKnown?: boolean;
-}
 
 interface RestoreCliOptions extends DataCommandOptions {
   point?: string;
@@ -33,10 +23,7 @@ interface RestoreCliOptions extends DataCommandOptions {
   kvm?: string;
 }
 
-/** The progress track of a disk: the qemu-img conversion to qcow2 is a track of its own. */
-export function progressLabel(progress: RestoreProgress): string {
-  return progress.phase === 'convert' ? `${progress.disk} (qcow2)` : progress.disk;
-}
+export { progressLabel };
 
 export function imageFormat(value: string | undefined, fallback: ImageFormat): ImageFormat {
   if (value === undefined) return fallback;
@@ -82,68 +69,14 @@ export function registerRestore(program: Command, context: CommandContext): void
       const cpus = wholeNumber('--cpus', options.cpus);
       const kvm = kvmMode(options.kvm);
       const progress = new ProgressReporter(io, options.json === true);
-      const pickPoint = async (vault: Parameters<typeof readPoint>[0]) => {
-        if (options.point) {
-          const point = await readPoint(vault, await resolvePointId(vault, options.point));
-          if (point.subject !== vmName) throw new BovedaError('INVALID_ARGUMENT', `recovery point ${point.pointId} belongs to VM "${point.subject}", not "${vmName}"`);
-          return point;
-        }
-        const latest = await latestPoint(vault, vmName);
-        if (!latest) throw new BovedaError('POINT_NOT_FOUND', `VM "${vmName}" has no recovery points`);
-        return latest;
-      };
       const to = options.to;
+      const target: RestoreTarget = to === undefined ? { kind: 'replace' } : {
+        kind: 'directory', path: to, format, force: options.force === true, asVm: asVm === undefined ? undefined : { name: asVm, memoryMiB, cpus, kvm },
+      };
       const outcome = await withApp(options, io, async (app) => {
-        // For --replace the VM must be defined (its disk paths); checked before any passphrase prompt.
-        const vm = to === undefined ? await app.catalog.vms.get(vmName) : undefined;
-        const definition = asVm !== undefined ? await app.catalog.vms.find(vmName) : null;
-        // As in the seeds: soft-deleted data is restorable only after undelete.
-        const item = await app.catalog.items.find(vmName);
-        if (item?.state === 'soft-deleted') {
-          throw new BovedaError('INVALID_STATE', `VM ${vmName} is soft-deleted (until ${item.purgeAfter}): "boveda undelete ${vmName}" first, then restore`, { details: { state: item.state } });
-        }
-        const run = await runNewJob<RestoreOutcome>(app.catalog, { type: 'restore', item: vmName, trigger: 'on-demand' }, async (job) => {
-          const vault = await app.vault();
-          const point = await pickPoint(vault);
-          const report = (disk: string, bytesDone: number, bytesTotal: number) => {
-            progress.update(disk, bytesDone, bytesTotal);
-            totals.set(disk, [bytesDone, bytesTotal]);
-            let done = 0;
-            let total = 0;
-            for (const [d, t] of totals.values()) {
-              done += d;
-              total += t;
-            }
-            job.progress(done, total);
-          };
-          const totals = new Map<string, [number, number]>();
-          const onJobProgress = (item: RestoreProgress | { disk: string; bytesDone: number; bytesTotal: number }) => report('phase' in item ? progressLabel(item) : item.disk, item.bytesDone, item.bytesTotal);
-          if (to !== undefined && asVm !== undefined) {
-            // Temp disks are never in a point: the VM's definition (if it still exists) names them.
-            const tempDisks = (definition?.disks ?? []).filter((disk) => disk.role === 'temp').map((disk) => disk.name);
-            const newVm = await restoreAsVm(vault, point, to, {
-              name: asVm, format, memoryMiB, cpus, kvm, force: options.force === true, tempDisks, signal: job.signal, onProgress: onJobProgress,
-            });
-            return {
-              value: { point, restored: newVm.disks, replaced: undefined, newVm, definitionKnown: definition !== null },
-              result: { pointId: point.pointId, mode: 'new-vm', directory: newVm.directory, format, name: newVm.name, disks: newVm.disks.map((item) => item.disk), script: newVm.script, libvirtXml: newVm.libvirtXml },
-            };
-          }
-          if (to !== undefined) {
-            // From the vault alone: works for a VM whose definition (or disks) are gone.
-            const restored = await restoreToDirectory(vault, point, to, { disks: options.disk, format, force: options.force === true, signal: job.signal, onProgress: onJobProgress });
-            return { value: { point, restored, replaced: undefined }, result: { pointId: point.pointId, mode: 'new-images', directory: to, format, disks: restored.map((item) => item.disk) } };
-          }
-          const names = options.disk ?? point.disks.map((disk) => disk.name);
-          const targets = names.map((name) => {
-            const current = vm!.disks.find((disk) => disk.name === name);
-            if (!current) throw new BovedaError('DISK_NOT_FOUND', `VM "${vmName}" has no disk "${name}" to replace (its disks: ${vm!.disks.map((disk) => disk.name).join(', ')})`);
-            return { disk: name, path: current.path };
-          });
-          if (vm!.qemu) await assertQemuVmStopped(vmName, vm!.qemu.qmpSocket, job.signal);
-          const replaced = await restoreInPlace(vault, point, targets, { signal: job.signal, onProgress: onJobProgress });
-          return { value: { point, restored: undefined, replaced }, result: { pointId: point.pointId, mode: 'replace', disks: replaced.map((item) => item.disk), bytesWritten: replaced.reduce((sum, item) => sum + item.bytesWritten, 0) } };
-        }, { signal: context.signal });
+        const run = await runRestoreJob(app, { vmName, point: options.point, disks: options.disk, target }, {
+          signal: context.signal, onProgress: (label, bytesDone, bytesTotal) => progress.update(label, bytesDone, bytesTotal),
+        });
         if (run.error) throw run.error;
         return { ...run.value!, jobId: run.job.id };
       });

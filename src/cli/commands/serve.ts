@@ -1,6 +1,13 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { runCleanupJob } from '../../app/index.js';
-import { describeError } from '../../core/index.js';
+import { createServer, type ServerAuth } from '../../api/index.js';
+import {
+  createKeyFile, defaultVaultDir, defaultVaultKeyFile, ensureDataDir, initLocalVault, resolveAllowedPaths, resolveDataDir, runCleanupJob,
+  scryptParamsFromEnv, type AppContext, type SlotSecret,
+} from '../../app/index.js';
+import { BovedaError, describeError } from '../../core/index.js';
+import type { CliIo } from '../io.js';
 import { addAppOptions, withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
 import { printJsonLine } from '../io.js';
@@ -11,6 +18,62 @@ interface ServeOptions extends AppCommandOptions {
   cleanupMinutes: string;
   maxConcurrent: string;
   spreadMinutes: string;
+  listen: string;
+  allowPath: string[];
+}
+
+/** `--listen HOST:PORT` (IPv6 as [::1]:8080); port 0 picks a free one. */
+export function parseListen(value: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65_535) throw new BovedaError('INVALID_ARGUMENT', `--listen "${value}": give HOST:PORT, e.g. 127.0.0.1:8080 (port 0 picks a free one)`);
+  return { host: match[1] ?? match[2]!, port };
+}
+
+/**
+ * First start of a data directory whose default vault does not exist yet (and no --vault or
+ * $BOVEDA_VAULT points elsewhere): creates it, with $BOVEDA_PASSPHRASE if set, else with a new key
+ * file <data-dir>/vault.key (0600) that later starts and local commands use. Returns lines to print.
+ */
+export async function createDefaultVault(options: ServeOptions, io: CliIo): Promise<string[] | null> {
+  if (options.vault || io.env.BOVEDA_VAULT || options.keyFile || options.passphraseFile) return null;
+  const dataDir = await ensureDataDir(resolveDataDir(options.dataDir, io.env));
+  const dir = defaultVaultDir(dataDir);
+  if (existsSync(dir)) return null;
+  const keyFile = defaultVaultKeyFile(dataDir);
+  const secret: SlotSecret = io.env.BOVEDA_PASSPHRASE ? { kind: 'passphrase', passphrase: io.env.BOVEDA_PASSPHRASE } : await createKeyFile(keyFile);
+  const vault = await initLocalVault({ dir }, { secret, scrypt: scryptParamsFromEnv(io.env) });
+  await vault.close();
+  await mkdir(`${dataDir}/images`, { recursive: true });
+  await mkdir(`${dataDir}/restores`, { recursive: true });
+  return [
+    `created vault ${vault.config.vaultId} in ${dir}`,
+    secret.kind === 'key-file'
+      ? `its key is in ${keyFile}: keep a copy somewhere safe (without it nobody can open the vault, and losing this machine loses it)`
+      : 'it opens with $BOVEDA_PASSPHRASE: keep that passphrase safe (without it nobody can open the vault)',
+  ];
+}
+
+/**
+ * LEAD HOOK — authentication of `serve`. This branch has no user accounts yet (the UserService is
+ * built elsewhere): until it is wired here (`return new UserService(app.catalog, ...)`), every
+ * authenticated API request is refused, honestly, with AUTH_REQUIRED; only /api/health answers.
+ */
+export async function serveAuth(_app: AppContext): Promise<ServerAuth> {
+  const refuse = () => new BovedaError('AUTH_REQUIRED', 'this build has no user accounts yet: the server cannot sign anyone in');
+  return {
+    authenticate: async () => { throw refuse(); },
+    login: async () => { throw refuse(); },
+    logout: async () => undefined,
+  };
+}
+
+/**
+ * LEAD HOOK — first start of a new data directory: create the admin account and print how to log
+ * in once. Called with `created` true when serve just created the default vault. Does nothing yet.
+ */
+export async function onFirstStart(_app: AppContext, _created: boolean, _log: (line: string) => void): Promise<void> {
+  // Intentionally empty until the UserService exists on this branch (see serveAuth).
 }
 
 /**
@@ -25,6 +88,8 @@ export function registerServe(program: Command, context: CommandContext): void {
     .option('--cleanup-minutes <n>', 'how often to run cleanup (0: never)', '60')
     .option('--max-concurrent <n>', 'scheduled backups at once', '2')
     .option('--spread-minutes <n>', 'spread VMs sharing a start time over this many minutes', '10')
+    .option('--listen <host:port>', 'serve the API and web UI here (port 0: a free port)', '127.0.0.1:8080')
+    .option('--allow-path <dir>', 'a directory the API may read disks from and restore to (repeatable; default $BOVEDA_ALLOWED_PATHS, else <data-dir>/images, <data-dir>/restores, /var/lib/libvirt/images)', (value: string, list: string[]) => [...list, value], [] as string[])
     .action(async (options: ServeOptions) => {
       const { io, signal } = context;
       const tickMs = nonNegativeNumber('--tick-seconds', options.tickSeconds) * 1000;
@@ -34,8 +99,18 @@ export function registerServe(program: Command, context: CommandContext): void {
         if (options.json) printJsonLine(io, { time: new Date().toISOString(), event, ...fields });
         else for (const line of text ?? [`${event} ${JSON.stringify(fields)}`]) io.stdout.write(`${new Date().toISOString()} ${line}\n`);
       };
+      const listen = parseListen(options.listen);
+      const created = await createDefaultVault(options, io);
+      if (created) log('vault-created', { lines: created }, created);
       await withApp(options, io, async (app) => {
         await app.vault(); // fail now (wrong passphrase, missing vault), not at the first slot
+        await onFirstStart(app, created !== null, (line) => log('first-start', { line }, [line]));
+        const dataDir = resolveDataDir(options.dataDir, io.env);
+        const allowedPaths = resolveAllowedPaths(options.allowPath, io.env, dataDir);
+        const server = await createServer({ app, auth: await serveAuth(app), allowedPaths });
+        const address = await server.listen({ host: listen.host, port: listen.port });
+        const url = address.replace(/^http:\/\/(?:\[::1\]|::1)/, 'http://[::1]');
+        log('listening', { url, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
         const scheduler = createScheduler(app, settings, signal);
         log('started', { pid: process.pid, catalog: app.catalog.file }, [`boveda serve: pid ${process.pid}, catalog ${app.catalog.file}; stop with Ctrl-C`]);
         scheduler.start(Math.max(1000, tickMs), (report) => {
@@ -61,6 +136,7 @@ export function registerServe(program: Command, context: CommandContext): void {
         await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
         if (cleanupTimer) clearInterval(cleanupTimer);
         log('stopping', {}, ['stopping: cancelling running jobs']);
+        await server.close();
         await scheduler.stop();
         while (cleaning) await new Promise((resolve) => setTimeout(resolve, 100));
         log('stopped', {}, ['stopped']);

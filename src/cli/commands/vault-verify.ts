@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runNewJob, verifyVault } from '../../app/index.js';
+import { runVerifyJob } from '../../app/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines } from '../io.js';
@@ -15,13 +15,7 @@ export function registerVaultVerify(vault: Command, context: CommandContext): vo
       const { io } = context;
       // Recorded as a job in the data directory's catalog (the vault itself may be any --vault).
       await withApp(options, io, async (app) => {
-        const run = await runNewJob(app.catalog, { type: 'verify', item: null, trigger: 'on-demand' }, async (job) => {
-          const value = await verifyVault(await app.vault(), { readData: options.readData === true, signal: job.signal });
-          return {
-            value, warnings: value.ok ? [] : [`${value.problems.length} damaged object(s) found`],
-            result: { ok: value.ok, points: value.points, packs: value.packs, readData: value.readData, problems: value.problems.length, bytesChecked: value.bytesChecked },
-          };
-        }, { signal: context.signal });
+        const run = await runVerifyJob(app, { readData: options.readData === true, signal: context.signal });
         if (run.error) throw run.error;
         const report = run.value!;
         if (!report.ok) context.setExitCode(DAMAGE_EXIT_CODE);
