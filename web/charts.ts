@@ -21,8 +21,8 @@ const COLORS = ['#2f6fdb', '#d9822b', '#2e9d5b', '#b5488f', '#7a6bd1', '#c23b3b'
  * series list gives an empty string (callers show an empty state instead).
  */
 export function lineChart(series: Series[], options: { width?: number; height?: number; title: string }): string {
-  const width = options.width ?? 640;
-  const height = options.height ?? 220;
+  const width = options.width ?? 960;
+  const height = options.height ?? 240;
   const all = series.flatMap((s) => s.points);
   if (all.length === 0) return '';
   const left = 70, right = 10, top = 24, bottom = 40;
@@ -69,7 +69,7 @@ export interface Bar {
 /** Vertical bars, oldest left: the bytes of each recovery point on the VM page's timeline. */
 export function barChart(bars: Bar[], options: { width?: number; height?: number; title: string }): string {
   if (bars.length === 0) return '';
-  const width = options.width ?? 640;
+  const width = options.width ?? 960;
   const height = options.height ?? 160;
   const top = 16, bottom = 22, left = 70;
   const max = Math.max(1, ...bars.map((b) => b.value));

@@ -104,6 +104,8 @@ async function render(): Promise<void> {
     reload: () => void render(),
     onLeave: (cleanup) => { pageCleanups.push(cleanup); },
   };
+  // data-page says which route is fully drawn (tests and scripts wait on it).
+  delete document.body.dataset.page;
   const loading = h('p', { class: 'muted loading' }, 'Loading…');
   replace(root, shell(user, path, loading));
   let content: Node;
@@ -118,6 +120,7 @@ async function render(): Promise<void> {
     return;
   }
   loading.replaceWith(content);
+  document.body.dataset.page = location.hash === '' ? '#/' : location.hash;
   const heading = root.querySelector('h1')?.textContent;
   document.title = heading ? `${heading} · Boveda` : 'Boveda';
 }

@@ -32,10 +32,12 @@ export interface Job {
   cancelRequested: boolean;
 }
 
+/** A disk as GET /api/vms/:name describes it now (app/vm-service DiskStatus). */
 export interface Disk {
   name: string;
   path: string;
   role: 'os' | 'data' | 'temp';
+  backedUp?: boolean;
   exists?: boolean;
   sizeBytes?: number | null;
   problem?: string | null;
@@ -45,33 +47,43 @@ export interface Protection {
   state: 'protected' | 'stopped-retain' | 'soft-deleted';
   policyName: string | null;
   purgeAfter?: string | null;
+  firstBackupAt?: string | null;
 }
 
+/** A recovery point (engine/list-points PointSummary) with retention's decision. */
 export interface Point {
   id: string;
   createdAt: string;
   type: 'full' | 'incremental';
   trigger: 'scheduled' | 'on-demand';
   consistency: string;
+  consistencyNote?: string | null;
   expiresAt: string | null;
-  logicalBytes?: number;
-  protectedBytes?: number;
-  introducedStoredBytes?: number | null;
-  uniqueStoredBytes?: number | null;
-  /** Retention's decision: kept or to be removed, why, and until when. */
-  keep?: boolean;
-  reasons?: string[];
-  keepUntil?: string | null;
+  introducedBytes?: number;
+  uniqueBytes?: number;
+  introducedStoredBytes?: number;
+  uniqueStoredBytes?: number;
+  disks?: { name: string; role: string; sizeBytes: number; bytesRead: number; newBytes: number; storedBytes: number }[];
+  retention?: { keep: boolean; reasons: string[]; keepUntil: string | null };
 }
 
+/** A VM as GET /api/vms lists it (the definition plus protection, points and the last backup job). */
 export interface Vm {
   name: string;
   disks: Disk[];
   preScript?: string | null;
   postScript?: string | null;
-  protection?: Protection | null;
-  lastBackup?: Job | null;
-  latestPoint?: Point | null;
+  protection: Protection | null;
+  points?: number;
+  latestPoint?: { id: string; createdAt: string; protectedBytes: number } | null;
+  lastBackupJob?: Job | null;
+}
+
+/** GET /api/vms/:name. */
+export interface VmDetail {
+  vm: Vm;
+  disks: Disk[];
+  qemu: { reachable: boolean; status: string | null; problem: string | null } | null;
 }
 
 export type Weekday = 'sun' | 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat';

@@ -6,7 +6,7 @@ import { api, seg } from '../api.js';
 import { badge, emptyState, link, progressBar, section, table, updateProgressBar } from '../components.js';
 import { h } from '../dom.js';
 import { onJob } from '../events.js';
-import { formatBytes, formatTime, shortId } from '../format.js';
+import { formatBytes, formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { Overview, OverviewVm } from '../types.js';
 
@@ -56,7 +56,7 @@ export const dashboardPage: Page = async (context) => {
     : table(['job', 'type', 'VM', 'progress'], running.map((job) => {
       const bar = progressBar(job);
       bars.set(job.id, bar);
-      return [link(`#/jobs/${seg(job.id)}`, shortId(job.id)), job.type, job.item ?? 'vault', bar];
+      return [link(`#/jobs/${seg(job.id)}`, job.id), job.type, job.item ?? 'vault', bar];
     }));
   context.onLeave(onJob((job) => {
     const bar = bars.get(job.id);
@@ -66,7 +66,7 @@ export const dashboardPage: Page = async (context) => {
   const failureSection = failures.length === 0
     ? emptyState('No recent failures', 'Failed jobs would be listed here, newest first.')
     : table(['job', 'type', 'VM', 'ended', 'error'], failures.map((job) => [
-      link(`#/jobs/${seg(job.id)}`, shortId(job.id)), job.type, job.item ?? 'vault', formatTime(job.endedAt),
+      link(`#/jobs/${seg(job.id)}`, job.id), job.type, job.item ?? 'vault', formatTime(job.endedAt),
       job.error ? h('span', {}, h('code', {}, job.error.code), ' ', job.error.message) : badge(job.status),
     ]));
 

@@ -6,7 +6,7 @@ import { api, query, seg } from '../api.js';
 import { actionButton, badge, emptyState, link, progressBar, section, table, updateProgressBar } from '../components.js';
 import { h } from '../dom.js';
 import { onJob } from '../events.js';
-import { formatDuration, formatTime, shortId } from '../format.js';
+import { formatDuration, formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job } from '../types.js';
 import { listOf } from './vms.js';
@@ -18,7 +18,7 @@ function cancelButton(context: PageContext, job: Job): HTMLElement | null {
   return actionButton('Cancel', async () => {
     await api.post(`/api/jobs/${seg(job.id)}/cancel`, {});
     return 'cancel requested';
-  }, { class: 'small', confirm: `Cancel ${job.type} job ${shortId(job.id)}?` });
+  }, { class: 'small', confirm: `Cancel ${job.type} job ${job.id}?` });
 }
 
 function jobRow(context: PageContext, job: Job): HTMLTableRowElement {
@@ -30,7 +30,7 @@ function jobRow(context: PageContext, job: Job): HTMLTableRowElement {
 function fillRow(context: PageContext, row: HTMLTableRowElement, job: Job): void {
   row.setAttribute('data-status', job.status);
   const cells = [
-    link(`#/jobs/${seg(job.id)}`, shortId(job.id)),
+    link(`#/jobs/${seg(job.id)}`, job.id),
     job.type,
     job.item ? link(`#/vms/${seg(job.item)}`, job.item) : 'vault',
     job.trigger,
@@ -38,7 +38,7 @@ function fillRow(context: PageContext, row: HTMLTableRowElement, job: Job): void
     progressBar(job),
     formatTime(job.queuedAt),
     formatDuration(job.durationSeconds),
-    job.error ? h('span', { class: 'bad-text' }, h('code', {}, job.error.code), ' ', job.error.message) : job.warnings.length > 0 ? `${job.warnings.length} warning(s)` : '',
+    job.error ? h('span', { class: 'bad-text' }, h('code', {}, job.error.code), ' ', job.error.message) : job.warnings.length > 0 ? h('span', { class: 'warn-text' }, job.warnings.join('; ')) : '',
     cancelButton(context, job),
   ];
   row.replaceChildren(...cells.map((cell) => h('td', {}, cell)));
@@ -101,5 +101,5 @@ export const jobPage: Page = async (context) => {
   context.onLeave(onJob((changed) => {
     if (changed.id === id) draw(changed);
   }));
-  return h('div', {}, h('div', { class: 'page-head' }, h('h1', {}, `${job.type} job ${shortId(job.id)}`), link('#/jobs', '← all jobs')), section('Job', details));
+  return h('div', {}, h('div', { class: 'page-head' }, h('h1', {}, `${job.type} job ${job.id}`), link('#/jobs', '← all jobs')), section('Job', details));
 };

@@ -37,6 +37,27 @@ export function resultView(value: unknown): Child {
   return String(value);
 }
 
+interface DryRun {
+  preview?: { removedPoints?: number; freedStoredBytes?: number; freedBytes?: number; vms?: unknown[] };
+  shortens?: string[];
+}
+
+/** "If saved": what the next cleanup would remove and free, and which retention tiers get shorter. */
+function previewView(plan: DryRun): HTMLElement {
+  const preview = plan.preview;
+  const shortens = plan.shortens ?? [];
+  const removed = preview?.removedPoints ?? 0;
+  return h('div', { class: 'preview' },
+    h('h3', {}, 'If saved'),
+    h('p', { 'data-testid': 'preview-summary' }, removed === 0
+      ? 'No recovery point would be removed.'
+      : `The next cleanup would remove ${removed} recovery point(s) and free ${formatBytes(preview?.freedStoredBytes ?? preview?.freedBytes ?? 0)} of vault space.`),
+    shortens.length > 0
+      ? h('div', { class: 'notice' }, 'This shortens retention (needs the contributor or admin role; audited): ', h('ul', {}, shortens.map((change) => h('li', {}, change))))
+      : h('p', { class: 'muted' }, 'Retention is not shortened.'),
+    preview && removed > 0 ? h('details', {}, h('summary', {}, 'Details'), resultView(preview)) : null);
+}
+
 function input(name: string, value: string, attrs: Record<string, string | number | boolean> = {}): HTMLInputElement {
   return h('input', { name, value, ...attrs });
 }
@@ -100,8 +121,8 @@ function editorForm(context: PageContext, existing: Policy | null): HTMLElement 
   const path = existing ? `/api/policies/${seg(existing.name)}` : '/api/policies';
   form.querySelector('[data-action=preview]')?.addEventListener('click', async () => {
     try {
-      const plan = await api.put<unknown>(`${path}?dryRun=true`, policyFromFields(readFields(form)));
-      replace(out, h('div', { class: 'preview' }, h('h3', {}, 'If saved'), resultView(plan)));
+      const plan = await api.put<DryRun>(`${path}?dryRun=true`, policyFromFields(readFields(form)));
+      replace(out, previewView(plan));
     } catch (error) {
       replace(out, errorBox(error, 'Preview failed'));
     }

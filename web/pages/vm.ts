@@ -10,24 +10,37 @@ import { checked, field, h, option, replace, svg } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime, shortId } from '../format.js';
 import type { Page, PageContext } from '../page.js';
-import type { Job, Point, Policy, Secret, Vm } from '../types.js';
+import type { Job, Point, Policy, Secret, Vm, VmDetail } from '../types.js';
 import { listOf, protectForm } from './vms.js';
 
 /** Shows a started job (202 {job}) with a live progress bar and a link to its page. */
 export function startedJob(context: PageContext, answer: unknown): HTMLElement {
   const job = ((answer as { job?: Job } | null)?.job ?? answer) as Job;
   const bar = progressBar(job);
-  const status = badge(job.status);
+  const status = h('span', { class: 'job-status' }, badge(job.status));
   context.onLeave(onJob((changed) => {
     if (changed.id !== job.id) return;
     updateProgressBar(bar, changed);
-    status.replaceWith(badge(changed.status));
+    status.replaceChildren(badge(changed.status), changed.error ? h('span', { class: 'bad-text' }, ' ', h('code', {}, changed.error.code), ' ', changed.error.message) : '');
   }));
-  return h('div', { class: 'started-job', 'data-job': job.id }, `${job.type} job `, link(`#/jobs/${seg(job.id)}`, shortId(job.id)), ' ', status, bar);
+  return h('div', { class: 'started-job', 'data-job': job.id }, `${job.type} job `, link(`#/jobs/${seg(job.id)}`, job.id), ' ', status, bar);
 }
 
+/** What a point cost the vault: the stored bytes of the blocks it added. */
 function pointBytes(point: Point): number {
-  return point.introducedStoredBytes ?? point.protectedBytes ?? point.logicalBytes ?? 0;
+  return point.introducedStoredBytes ?? point.disks?.reduce((sum, disk) => sum + disk.storedBytes, 0) ?? 0;
+}
+
+function pointSize(point: Point): number | null {
+  return point.disks ? point.disks.reduce((sum, disk) => sum + disk.sizeBytes, 0) : null;
+}
+
+function expiry(point: Point): HTMLElement | string {
+  const retention = point.retention;
+  if (retention && !retention.keep) return h('span', { class: 'warn-text' }, `expired ${formatTime(retention.keepUntil)}; removed by the next cleanup`);
+  const until = retention ? retention.keepUntil : point.expiresAt;
+  const why = retention && retention.reasons.length > 0 ? ` (${retention.reasons.join(', ')})` : '';
+  return until ? `${formatTime(until)}${why}` : `kept${why}`;
 }
 
 function timeline(points: Point[]): HTMLElement {
@@ -44,15 +57,15 @@ function timeline(points: Point[]): HTMLElement {
     formatTime(point.createdAt),
     h('span', { class: `kind ${point.type}` }, point.type),
     point.trigger,
-    point.consistency,
-    point.keep === false ? h('span', { class: 'warn-text' }, `expired ${formatTime(point.keepUntil ?? null)}`) : point.keepUntil ? formatTime(point.keepUntil) : point.expiresAt ? formatTime(point.expiresAt) : 'kept',
-    formatBytes(point.protectedBytes ?? point.logicalBytes ?? null),
-    formatBytes(point.introducedStoredBytes ?? null),
+    h('span', { title: point.consistencyNote ?? '' }, point.consistency),
+    expiry(point),
+    formatBytes(pointSize(point)),
+    formatBytes(pointBytes(point)),
   ]);
   return h('div', {},
     svg(chart, 'bytes per recovery point'),
     h('p', { class: 'legend-row' }, h('span', { class: 'swatch full' }), ' full ', h('span', { class: 'swatch incremental' }), ' incremental'),
-    table(['point', 'created', 'type', 'trigger', 'consistency', 'expiry', 'protected', 'new stored'], rows, { class: 'points' }));
+    table(['point', 'created', 'type', 'trigger', 'consistency', 'expiry', 'disk size', 'new in vault'], rows, { class: 'points' }));
 }
 
 function backupForm(context: PageContext, vm: Vm): HTMLElement {
@@ -134,24 +147,25 @@ function protectionSection(context: PageContext, vm: Vm, policies: Policy[]): HT
 export const vmPage: Page = async (context) => {
   const name = context.params.name ?? '';
   const path = `/api/vms/${seg(name)}`;
-  const vmAnswer = await api.get<unknown>(path);
-  const vm = ((vmAnswer as { vm?: Vm }).vm && !(vmAnswer as Vm).disks ? (vmAnswer as { vm: Vm }).vm : vmAnswer) as Vm;
+  const detail = await api.get<VmDetail>(path);
+  const vm = detail.vm;
   const [points, policies, secrets, jobs] = await Promise.all([
     api.get<unknown>(`${path}/points`).then((answer) => listOf<Point>(answer, 'points')),
     api.get<unknown>('/api/policies').then((answer) => listOf<Policy>(answer, 'policies')),
     api.get<unknown>(`${path}/secrets`).then((answer) => listOf<Secret>(answer, 'secrets')).catch((error: unknown) => error),
     api.get<unknown>(`/api/jobs?vm=${seg(name)}&limit=10`).then((answer) => listOf<Job>(answer, 'jobs')),
   ]);
-  const disks = table(['disk', 'path', 'role', 'present', 'size'], vm.disks.map((disk) => [
-    disk.name, h('code', {}, disk.path), disk.role,
+  const disks = table(['disk', 'path', 'role', 'present', 'size', 'problem'], detail.disks.map((disk) => [
+    disk.name, h('code', {}, disk.path), disk.backedUp === false ? `${disk.role} (not backed up)` : disk.role,
     disk.exists === false ? h('span', { class: 'bad-text' }, 'missing') : disk.exists ? 'present' : '—',
     formatBytes(disk.sizeBytes ?? null),
+    disk.problem ? h('span', { class: 'bad-text' }, disk.problem) : '',
   ]));
   const bars = new Map<string, HTMLElement>();
   const jobRows = jobs.map((job) => {
     const bar = progressBar(job);
     bars.set(job.id, bar);
-    return [link(`#/jobs/${seg(job.id)}`, shortId(job.id)), job.type, badge(job.status), bar, formatTime(job.queuedAt), job.error ? `${job.error.code}: ${job.error.message}` : ''];
+    return [link(`#/jobs/${seg(job.id)}`, job.id), job.type, badge(job.status), bar, formatTime(job.queuedAt), job.error ? `${job.error.code}: ${job.error.message}` : ''];
   });
   context.onLeave(onJob((job) => {
     const bar = bars.get(job.id);
@@ -166,6 +180,7 @@ export const vmPage: Page = async (context) => {
   return h('div', {},
     h('div', { class: 'page-head' }, h('h1', {}, `VM ${vm.name}`), link('#/vms', '← all VMs')),
     protectionSection(context, vm, policies),
+    detail.qemu ? section('QEMU', h('p', {}, detail.qemu.reachable ? `running QEMU answers (${detail.qemu.status ?? 'unknown state'})` : h('span', { class: 'warn-text' }, `QEMU not reachable${detail.qemu.problem ? `: ${detail.qemu.problem}` : ''}`))) : null,
     section('Disks', disks, vm.preScript || vm.postScript ? h('p', { class: 'muted' }, `scripts: pre ${vm.preScript ?? '—'} · post ${vm.postScript ?? '—'}`) : null),
     section('Recovery points', timeline(points)),
     context.can('operate') ? section('On-demand backup', backupForm(context, vm)) : null,

@@ -44,12 +44,13 @@ export const vmsPage: Page = async (context) => {
   const body = vms.length === 0
     ? emptyState('No VMs yet', 'A VM is a name and its disks (raw image files or block devices inside the allowed directories).',
       canConfigure ? link('#/vms/new', 'Add a VM') : h('span', { class: 'muted' }, 'Ask a contributor or admin to add one.'))
-    : table(['VM', 'disks', 'protection', 'policy', 'last backup', 'latest point'], vms.map((vm) => [
+    : table(['VM', 'disks', 'protection', 'policy', 'last backup', 'points', 'latest point'], vms.map((vm) => [
       link(`#/vms/${seg(vm.name)}`, vm.name),
       String(vm.disks.length),
       vm.protection ? badge(vm.protection.state) : canConfigure ? protectForm(context, vm.name, policies) : badge('unprotected'),
       vm.protection?.policyName ?? '—',
-      vm.lastBackup ? badge(vm.lastBackup.status) : 'never',
+      vm.lastBackupJob ? badge(vm.lastBackupJob.status) : 'never',
+      String(vm.points ?? 0),
       formatTime(vm.latestPoint?.createdAt ?? null),
     ]));
   return h('div', {},
@@ -78,7 +79,7 @@ export const addVmPage: Page = async (context) => {
   addDisk.addEventListener('click', () => rows.append(diskRow(false)));
   const out = h('div', {});
   const form = h('form', { class: 'stacked', 'data-testid': 'add-vm' },
-    h('label', {}, 'Name', h('input', { name: 'name', required: true, maxlength: 64, placeholder: 'web-01', pattern: '[A-Za-z0-9][A-Za-z0-9._-]*' })),
+    h('label', {}, 'Name', h('input', { name: 'name', required: true, maxlength: 64, placeholder: 'web-01', pattern: '[A-Za-z0-9][A-Za-z0-9._\\-]*' })),
     h('fieldset', {}, h('legend', {}, 'Disks (path and role)'), rows, addDisk),
     h('label', {}, 'Pre-backup script (optional)', h('input', { name: 'preScript', maxlength: 4096, placeholder: 'e.g. fsfreeze -f /data' })),
     h('label', {}, 'Post-backup script (optional)', h('input', { name: 'postScript', maxlength: 4096 })),
