@@ -84,6 +84,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     // Extra properties are refused, not silently dropped; query strings are coerced (numbers, booleans).
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    exposeHeadRoutes: false,
   });
 
   server.removeAllContentTypeParsers();
@@ -144,7 +145,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     server.route({
       method: route.method,
       url: route.url,
-      schema: { params: route.schema.params, querystring: route.schema.querystring, body: route.schema.body },
+      // Only the schemas a route has (an undefined key makes fastify warn); responses are documented, not enforced.
+      schema: Object.fromEntries((['params', 'querystring', 'body'] as const).filter((key) => route.schema[key]).map((key) => [key, route.schema[key]])),
       onRequest: async (request: FastifyRequest) => {
         if (route.permission === null) return;
         const found = requestToken(request);

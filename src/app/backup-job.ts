@@ -4,6 +4,7 @@ import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, diskMeta 
 import type { AppContext } from './app-context.js';
 import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
 import { pointRecord } from './point-records.js';
+import { vmSecretsForBackup } from './secret-service.js';
 import { recordUsageQuietly } from './usage-history.js';
 
 export interface BackupJobOptions {
@@ -30,11 +31,13 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
     const vm = await app.catalog.vms.find(vmName);
     if (!vm) throw new BovedaError('VM_NOT_FOUND', `no VM named "${vmName}" (removed, or never added: see "boveda vm list"); its recovery points are kept`);
     const vault = await app.vault();
+    // The VM's secrets as they are now go into this point; later changes never touch it.
+    const secrets = await vmSecretsForBackup(app, vault, vmName);
     const done = new Map<string, DiskProgress>();
     // Running QEMU VMs through QMP; the rest (raw images, block devices, qcow2 images of stopped VMs) directly.
     const backup = vm.qemu ? backupQemuVm : backupVm;
     const outcome = await backup(vault, vm, {
-      verifyTracking: options.verifyTracking,
+      verifyTracking: options.verifyTracking, secrets,
       trigger: options.trigger, expiresAt: options.expiresAt ?? null, snapshot: options.snapshot, waitMs: options.waitMs, signal: context.signal,
       onProgress: (progress) => {
         done.set(progress.disk, progress);

@@ -10,7 +10,10 @@ import { ProtectedItemCatalog } from './protected-item-catalog.js';
 import { RecoveryPointCatalog } from './recovery-point-catalog.js';
 import { ScheduleCatalog } from './schedule-catalog.js';
 import { SettingsCatalog } from './settings-catalog.js';
+import { TokenCatalog } from './token-catalog.js';
+import { UserCatalog } from './user-catalog.js';
 import { VmCatalog } from './vm-catalog.js';
+import { VmSecretCatalog } from './vm-secret-catalog.js';
 
 export interface CatalogOptions {
   /** Timestamps (created_at, updated_at, applied_at, and every time a caller does not pass) come from here. Default: the system clock. */
@@ -49,6 +52,9 @@ export class Catalog {
   readonly schedule: ScheduleCatalog;
   readonly settings: SettingsCatalog;
   readonly audit: AuditCatalog;
+  readonly secrets: VmSecretCatalog;
+  readonly users: UserCatalog;
+  readonly tokens: TokenCatalog;
   readonly usage: UsageCatalog;
   readonly #access: KyselyCatalogAccess;
 
@@ -64,6 +70,9 @@ export class Catalog {
     this.schedule = new ScheduleCatalog(access);
     this.settings = new SettingsCatalog(access);
     this.audit = new AuditCatalog(access);
+    this.secrets = new VmSecretCatalog(access);
+    this.users = new UserCatalog(access);
+    this.tokens = new TokenCatalog(access);
     this.usage = new UsageCatalog(access);
   }
 

@@ -24,6 +24,12 @@
  * - ScheduleClaim: (VM name, slot) → the scheduled backup job that runs it.
  * - Settings: JSON values by key (SOFT_DELETE_SETTING, PRICE_TABLE_SETTING).
  * - AuditEntry (`audit`, AuditCatalog): append-only record of who did what, from where, how it ended.
+ * - VmSecretRecord (`secrets`, VmSecretCatalog): a VM's current disk-encryption secrets, only sealed
+ *   (the app seals them under the vault's secrets key; the catalog never holds a clear value).
+ * - StoredUser (`users`, UserCatalog): server users with a password hash; names unique, the last
+ *   enabled admin cannot be removed, demoted or disabled (LAST_ADMIN); createFirst for first start.
+ * - StoredToken (`tokens`, TokenCatalog): sessions and API tokens by public id, only a secret hash
+ *   kept; they go with their user, sessions also on a password change or disabling.
  *
  * Invariants of VM definitions (vm-rules.ts is the one place that checks them):
  * - VM and disk names match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$; VM names are unique (case-sensitive).
@@ -73,6 +79,9 @@ export { RecoveryPointCatalog, type RecoveryPointRecord, type VmPointTotals } fr
 export { ScheduleCatalog, type ClaimAttempt, type ClaimOptions, type ScheduleClaim } from './schedule-catalog.js';
 export { PRICE_TABLE_SETTING, SettingsCatalog, SOFT_DELETE_SETTING } from './settings-catalog.js';
 export { VmCatalog } from './vm-catalog.js';
+export { VmSecretCatalog, type VmSecretInput, type VmSecretRecord } from './vm-secret-catalog.js';
+export { TokenCatalog, type NewToken, type StoredToken, type TokenFilter, type TokenKind } from './token-catalog.js';
+export { UserCatalog, type NewUser, type StoredUser, type UserChanges } from './user-catalog.js';
 export { UsageCatalog, type UsageSample, type UsageSampleFilter, type UsageSampleInput } from './usage-catalog.js';
 export * from './vm-definition.js';
 export * from './vm-rules.js';

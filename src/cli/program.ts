@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { BovedaError } from '../core/index.js';
 import type { CommandContext } from './command-context.js';
+import { registerAudit } from './commands/audit.js';
 import { registerBackup } from './commands/backup.js';
 import { registerCatalogRebuild } from './commands/catalog-rebuild.js';
 import { registerCleanup } from './commands/cleanup.js';
@@ -11,6 +12,7 @@ import { registerScheduler } from './commands/scheduler.js';
 import { registerServe } from './commands/serve.js';
 import { registerSettings } from './commands/settings.js';
 import { registerUsage } from './commands/usage.js';
+import { registerUser } from './commands/user.js';
 import { registerPoints } from './commands/points.js';
 import { registerRestore } from './commands/restore.js';
 import { registerVaultDeletePoint } from './commands/vault-delete-point.js';
@@ -26,6 +28,8 @@ import { registerVaultVerify } from './commands/vault-verify.js';
 import { registerVmAdd } from './commands/vm-add.js';
 import { registerVmList } from './commands/vm-list.js';
 import { registerVmRemove } from './commands/vm-remove.js';
+import { registerVmSecret } from './commands/vm-secret.js';
+import { registerSecretsRestore } from './commands/secrets-restore.js';
 import { registerVmSet } from './commands/vm-set.js';
 import { registerVmShow } from './commands/vm-show.js';
 import { EXIT_CODES_HELP, processIo, reportError, type CliIo } from './io.js';
@@ -41,7 +45,7 @@ function buildProgram(context: CommandContext): Command {
     .exitOverride();
   for (const register of [
     registerBackup, registerPoints, registerRestore, registerPolicy, registerProtection, registerJobs, registerCleanup,
-    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild,
+    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild, registerSecretsRestore, registerUser, registerAudit,
   ]) register(program, context);
   const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
   for (const register of [
@@ -49,7 +53,7 @@ function buildProgram(context: CommandContext): Command {
     registerVaultDeletePoint, registerVaultVerify, registerVaultGc, registerVaultUsage, registerVaultUnlock,
   ]) register(vault, context);
   const vm = program.command('vm').description('define the VMs to protect: their disks and scripts (kept in the catalog of the data directory)').addHelpText('after', EXIT_CODES_HELP);
-  for (const register of [registerVmAdd, registerVmList, registerVmShow, registerVmSet, registerVmRemove]) register(vm, context);
+  for (const register of [registerVmAdd, registerVmList, registerVmShow, registerVmSet, registerVmRemove, registerVmSecret]) register(vm, context);
   const applyToAll = (command: Command) => {
     command.exitOverride();
     command.configureOutput({ writeOut: (text) => context.io.stdout.write(text), writeErr: (text) => context.io.stderr.write(text) });

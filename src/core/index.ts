@@ -11,6 +11,7 @@
  * - retention: applyRetention (keep / remove each point, with reasons and keepUntil);
  * - billing: protected instance size, billing state, price tables and monthly estimates.
  * - access: roles (reader < operator < contributor < admin), permissions and the Principal of a server request.
+ * - vm-secret: names, kinds and size limits of a VM's disk-encryption secrets.
  * Invariants: error codes never change meaning; every code is documented in docs/errors.md.
  * Schedules and retention reckon days, weeks, months and years on the schedule zone's wall clock;
  * a spring-forward gap maps to the instant after it, an ambiguous time to the earlier instant.
@@ -29,3 +30,4 @@ export * from './schedule.js';
 export * from './retention.js';
 export * from './billing.js';
 export * from './access.js';
+export * from './vm-secret.js';

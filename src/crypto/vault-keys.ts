@@ -28,6 +28,15 @@ export function deriveVaultKeys(masterKey: Uint8Array, vaultId: Uint8Array): Vau
   };
 }
 
+/**
+ * The key that wraps the vault's secrets key (KEK, docs/vault-format.md §18). Its own HKDF label, so
+ * it is unrelated to every key that seals blocks, pages, index files or manifests; kept out of
+ * VaultKeys so it never travels to the crypto workers.
+ */
+export function deriveSecretsWrapKey(masterKey: Uint8Array, vaultId: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', masterKey, vaultId, 'boveda v1 secrets-key-wrap', 32));
+}
+
 export function hmacSha256(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
   const mac = createHmac('sha256', key);
   for (const part of parts) mac.update(part);

@@ -235,7 +235,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
       warnings,
       durationSeconds: Math.round((performance.now() - started) / 10) / 100,
     };
-    const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime }, options.signal);
+    const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime, secrets: options.secrets }, options.signal);
     committed = true;
     await cleanup(qmp, created, workDir, false, cleanupProblems, qmpTimeoutMs);
     workDir = undefined;

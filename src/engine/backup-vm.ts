@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { BovedaError, isBovedaError } from '../core/index.js';
 import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
-import { VaultWriter, loadPoints, writeDisk, type Vault } from '../repository/index.js';
+import { VaultWriter, loadPoints, writeDisk, type PointSecretInput, type Vault } from '../repository/index.js';
 import { openRawDisk, probeImageFormat, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
 import { StoppedQcow2Disk } from './backup-qemu-image.js';
 import type { ChangeDetection, Consistency, DiskMeta, DiskRole, PointMeta } from './point-meta.js';
@@ -48,6 +48,8 @@ export interface BackupOptions {
   openDisk?: (path: string, options: OpenDiskOptions) => Promise<DiskSource>;
   /** qcow2 disks of stopped VMs read by dirty bitmap: also read everything and report changes the bitmap missed. */
   verifyTracking?: boolean;
+  /** The VM's disk-encryption secrets (clear values) to store with the point, sealed under the vault's secrets key. */
+  secrets?: readonly PointSecretInput[];
 }
 
 /** A disk opened for a backup: a raw image or block device read directly, or a qcow2 image read through qemu-nbd. */
@@ -154,7 +156,7 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
         warnings,
         durationSeconds: Math.round((performance.now() - started) / 10) / 100,
       };
-      const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime }, options.signal);
+      const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime, secrets: options.secrets }, options.signal);
       committed = true;
       return { point, meta, cleanupProblems };
     } catch (error) {

@@ -35,6 +35,8 @@ export interface PointSummary {
     changeDetectionNote: string | null;
     snapshot: 'reflink' | 'none';
   }>;
+  /** Names of the disk-encryption secrets stored with the point (values only through secrets restore). */
+  secrets: string[];
 }
 
 /** Every point of a VM, oldest first, with exact accounting. */
@@ -69,6 +71,7 @@ export async function listVmPoints(vault: Vault, vmName: string, signal?: AbortS
           changeDetection: dm.changeDetection, changeDetectionNote: dm.changeDetectionNote, snapshot: dm.snapshot,
         };
       }),
+      secrets: (point.secrets ?? []).map((secret) => secret.name),
     };
   });
 }

@@ -21,6 +21,10 @@ export const Magic = {
   packFooter: 'BVPF',
   index: 'BVIX',
   manifest: 'BVMF',
+  /** The vault's secrets key (KEK), wrapped: see point-secrets.ts. */
+  secretsKey: 'BVSK',
+  /** The disk-encryption secrets of one point. */
+  pointSecrets: 'BVSC',
 } as const;
 
 /** Kinds of blobs inside packs. Frozen ids. */
@@ -44,6 +48,10 @@ export const Paths = {
   /** Tombstones of deliberately deleted points (see index-layout.ts). */
   deleted: 'deleted/',
   locks: 'locks/',
+  /** The vault's wrapped secrets key (one object, created on first use). */
+  secretsKey: 'secrets-key',
+  /** `secrets/<point id>`: the sealed disk-encryption secrets of a point (only points that have some). */
+  secrets: 'secrets/',
 } as const;
 
 export function packKey(packId: string): string {

@@ -17,3 +17,4 @@ export * from './json-fields.js';
 export * from './vault-config.js';
 export * from './key-slot-record.js';
 export * from './point-manifest.js';
+export * from './point-secrets.js';

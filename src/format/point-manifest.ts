@@ -17,6 +17,17 @@ export interface PointManifest {
   parentId: string | null;
   disks: ManifestDisk[];
   meta: Record<string, unknown>;
+  /**
+   * Names, kinds and sizes of the disk-encryption secrets stored with the point in
+   * `secrets/<pointId>` (never their values). Absent (the usual case) when the point has none.
+   */
+  secrets?: ManifestSecret[];
+}
+
+export interface ManifestSecret {
+  name: string;
+  kind: string;
+  sizeBytes: number;
 }
 
 export interface ManifestDisk {
@@ -69,7 +80,12 @@ export function decodePointManifest(plain: Uint8Array, what: string): PointManif
     parentId: fields.optionalString('parentId'),
     disks,
     meta: fields.record('meta'),
+    ...(fields.has('secrets') ? { secrets: fields.array('secrets').map((value, index) => decodeSecret(new JsonFields(value, `${what} secret #${index}`))) } : {}),
   };
+}
+
+function decodeSecret(fields: JsonFields): ManifestSecret {
+  return { name: fields.string('name'), kind: fields.string('kind'), sizeBytes: fields.integer('sizeBytes') };
 }
 
 function decodeDisk(fields: JsonFields): ManifestDisk {

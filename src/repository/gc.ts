@@ -10,6 +10,7 @@ import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
 import { VaultLock } from './vault-lock.js';
 import { sealIndexFile, sha256Hex } from './vault-objects.js';
+import { listPointSecretObjects, pointSecretsKey } from './vault-secrets.js';
 
 export interface GcOptions {
   /** Packs whose live bytes are below this fraction of their size are rewritten (default 0.5). */
@@ -37,6 +38,8 @@ export interface GcReport {
   indexFilesBefore: number;
   indexFilesAfter: number;
   tombstonesCleared: number;
+  /** Secrets objects of points that no longer exist (left by a deletion interrupted after its manifest). */
+  orphanSecretsDeleted: number;
   partialsSwept: number;
 }
 
@@ -110,7 +113,7 @@ async function runGc(vault: Vault, options: GcOptions): Promise<GcReport> {
   const report: GcReport = {
     dryRun, points: points.length, packsBefore: packs.size, packsDeleted: 0, packsRepacked: 0, packsWritten: 0,
     orphanPacksDeleted: 0, blobsRemoved: 0, bytesFreed: 0, indexFilesBefore: index.files.length, indexFilesAfter: index.files.length,
-    tombstonesCleared: 0, partialsSwept: 0,
+    tombstonesCleared: 0, orphanSecretsDeleted: 0, partialsSwept: 0,
   };
   const kept: IndexedPack[] = [];
   const toDelete: IndexedPack[] = [];
@@ -145,6 +148,10 @@ async function runGc(vault: Vault, options: GcOptions): Promise<GcReport> {
     }
   }
   report.orphanPacksDeleted = orphans.length;
+  // A secrets object is live while its point's manifest exists; a backup writes it before the
+  // manifest, but holds a shared lock that this exclusive gc excludes, so none is half-committed now.
+  const orphanSecrets = (await listPointSecretObjects(vault, options.signal)).filter((pointId) => !present.has(pointId));
+  report.orphanSecretsDeleted = orphanSecrets.length;
   const changed = toDelete.length + toRepack.length > 0 || index.files.length > 1 || tombstones.size > 0 || kept.some((pack) => pack.entries.length !== packs.get(pack.packId)!.entries.length);
   if (dryRun) return report;
 
@@ -171,6 +178,7 @@ async function runGc(vault: Vault, options: GcOptions): Promise<GcReport> {
     report.tombstonesCleared = tombstones.size;
   }
   for (const key of orphans) await vault.store.delete(key);
+  for (const pointId of orphanSecrets) await vault.store.delete(pointSecretsKey(pointId));
   report.partialsSwept = await vault.store.sweepPartials(options.partialsOlderThanMs ?? 60 * 60 * 1000, { signal: options.signal });
   return report;
 }

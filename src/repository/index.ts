@@ -7,6 +7,8 @@
  *   every object written once, never modified. A point exists exactly when its manifest does.
  * - Locks (vault-lock.ts): writers and readers hold shared locks, gc and key removal exclusive ones,
  *   so gc never removes a block a running backup has deduplicated against.
+ * - Disk-encryption secrets (vault-secrets.ts): one random KEK per vault, wrapped under its own
+ *   master-key derivation; a point's secrets in `secrets/<point id>`, written before its manifest.
  * - Reads never return wrong data: each blob is authenticated under its address and re-hashed.
  */
 export * from './accounting.js';
@@ -23,8 +25,9 @@ export * from './vault.js';
 export * from './vault-index.js';
 export * from './vault-lock.js';
 export * from './vault-reader.js';
+export * from './vault-secrets.js';
 export * from './vault-writer.js';
 export * from './verify.js';
 // The vault's public shapes, re-exported so that layers above need not reach into format/.
 export { ADDRESS_BYTES } from '../format/index.js';
-export type { BlockMapRoot, DiskStats, ManifestDisk, PointManifest } from '../format/index.js';
+export type { BlockMapRoot, DiskStats, ManifestDisk, ManifestSecret, PointManifest } from '../format/index.js';

@@ -3,6 +3,7 @@ import { POINT_ID_PATTERN, Paths, type PointManifest } from '../format/index.js'
 import type { Vault } from './vault.js';
 import { openManifest } from './vault-objects.js';
 import { VaultLock } from './vault-lock.js';
+import { pointSecretsKey } from './vault-secrets.js';
 
 export interface PointDamage {
   pointId: string;
@@ -97,6 +98,9 @@ async function removePoint(vault: Vault, pointId: string): Promise<void> {
     if (!isBovedaError(error, 'STORAGE_EXISTS')) throw error;
   }
   await vault.store.delete(`${Paths.points}${pointId}`);
+  // After the manifest: a crash in between leaves an orphan secrets object (gc removes it), never a
+  // point whose listed secrets are gone.
+  await vault.store.delete(pointSecretsKey(pointId));
 }
 
 /** Ids of deliberately deleted points whose tombstones gc has not yet cleared. */

@@ -14,6 +14,7 @@ import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
 import { VaultLock } from './vault-lock.js';
 import { sealIndexFile, sealManifest, sha256Hex } from './vault-objects.js';
+import { pointSecretsKey, sealPointSecrets, type PointSecretInput } from './vault-secrets.js';
 
 export interface PutBlocksResult {
   /** count × 32 bytes; the zero address for all-zero blocks. */
@@ -37,6 +38,8 @@ export interface CommitInput {
   meta?: Record<string, unknown>;
   createdAt?: Date;
   pointId?: string;
+  /** Disk-encryption secrets stored with the point (sealed under the vault's KEK); none when absent or empty. */
+  secrets?: readonly PointSecretInput[];
 }
 
 /** Index files are written at least every this many packs, so a crash loses little indexing work. */
@@ -254,6 +257,13 @@ export class VaultWriter {
       disks: input.disks,
       meta: input.meta ?? {},
     };
+    if (input.secrets && input.secrets.length > 0) {
+      // Stored before the manifest that lists them: a point never names a secrets object that is not durable.
+      const { bytes, listed } = sealPointSecrets(this.vault, await this.vault.secretsKey(), input.subject, pointId, input.secrets);
+      throwIfAborted(signal, 'committing the recovery point');
+      await this.vault.store.put(pointSecretsKey(pointId), bytes);
+      manifest.secrets = listed;
+    }
     throwIfAborted(signal, 'committing the recovery point');
     await this.vault.store.put(`${Paths.points}${pointId}`, sealManifest(this.vault.keys, manifest));
     // Recorded only after the manifest is durable: a crash before this loses the record, never

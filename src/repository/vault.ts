@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { BovedaError, isBovedaError } from '../core/index.js';
 import {
-  BlockCrypto, MASTER_KEY_BYTES, defaultScryptParams, deriveSlotKey, deriveVaultKeys, hmacSha256, newSalt,
+  BlockCrypto, MASTER_KEY_BYTES, defaultScryptParams, deriveSecretsWrapKey, deriveSlotKey, deriveVaultKeys, hmacSha256, newSalt,
   unwrapMasterKey, wrapMasterKey, type ScryptParams, type SlotSecret, type VaultKeys,
 } from '../crypto/index.js';
 import {
@@ -13,6 +13,7 @@ import type { BlobStore } from '../storage/index.js';
 import { type Clock, systemClock } from '../util/index.js';
 import { CryptoPool } from './crypto-pool.js';
 import { VaultLock } from './vault-lock.js';
+import { ensureSecretsKey, readSecretsKey } from './vault-secrets.js';
 
 /** Defaults chosen by measurement; see docs/block-size.md. */
 export const DEFAULT_BLOCK_SIZE = 16 * 1024;
@@ -64,6 +65,7 @@ export class Vault {
   #pool: CryptoPool | undefined;
   #pageCrypto: BlockCrypto | undefined;
   #masterKey: Uint8Array;
+  #secretsKey: Promise<Uint8Array> | undefined;
 
   private constructor(store: BlobStore, config: SignedVaultConfig, masterKey: Uint8Array, slotId: string, options: VaultOpenOptions) {
     this.store = store;
@@ -199,6 +201,24 @@ export class Vault {
   get pageCrypto(): BlockCrypto {
     this.#pageCrypto ??= new BlockCrypto(this.keys, this.config.compression.level);
     return this.#pageCrypto;
+  }
+
+  /** The vault's secrets key (KEK) for disk-encryption secrets, created on first use (vault-secrets.ts). */
+  secretsKey(): Promise<Uint8Array> {
+    this.#secretsKey ??= ensureSecretsKey(this.store, this.config.vaultId, this.#secretsWrapKey());
+    // A failure (storage error, damaged key object) is not cached: the next call tries again.
+    this.#secretsKey.catch(() => (this.#secretsKey = undefined));
+    return this.#secretsKey;
+  }
+
+  /** The KEK if the vault has one, without creating it (for read-only users such as verify). */
+  async existingSecretsKey(): Promise<Uint8Array | undefined> {
+    if (this.#secretsKey) return this.#secretsKey;
+    return readSecretsKey(this.store, this.config.vaultId, this.#secretsWrapKey());
+  }
+
+  #secretsWrapKey(): Uint8Array {
+    return deriveSecretsWrapKey(this.#masterKey, Buffer.from(this.config.vaultId, 'hex'));
   }
 
   async listKeySlots(): Promise<KeySlotSummary[]> {

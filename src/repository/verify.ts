@@ -10,6 +10,7 @@ import type { Vault } from './vault.js';
 import { VaultIndex } from './vault-index.js';
 import { VaultLock } from './vault-lock.js';
 import { readPackTrailer } from './vault-objects.js';
+import { readPointSecrets } from './vault-secrets.js';
 
 export interface VerifyProblem {
   /** The damaged object, as a storage key ("packs/ab/ab12…", "index/…", "points/…"). */
@@ -185,6 +186,19 @@ async function runVerify(vault: Vault, options: VerifyOptions): Promise<VerifyRe
       const problem = `${missing} block or page reference${missing === 1 ? ' is' : 's are'} not in any index`;
       if (indexDamage.length > 0) for (const entry of indexDamage) entry.affected.add(point.pointId);
       else addProblem(`${Paths.points}${point.pointId}`, problem).affected.add(point.pointId);
+    }
+  }
+
+  // Disk-encryption secrets: every point that lists some must open them (names, kinds, sizes and values).
+  for (const point of points) {
+    if (!point.secrets || point.secrets.length === 0) continue;
+    throwIfAborted(options.signal, 'verify');
+    try {
+      await readPointSecrets(vault, point, options.signal);
+    } catch (error) {
+      if (!isBovedaError(error, 'VAULT_OBJECT_CORRUPT') && !isBovedaError(error, 'VAULT_OBJECT_MISSING')) throw error;
+      const object = error.details.object === Paths.secretsKey ? Paths.secretsKey : `${Paths.secrets}${point.pointId}`;
+      addProblem(object, error.message).affected.add(point.pointId);
     }
   }
 

@@ -285,7 +285,7 @@ describe('backupVm: expiry and the points listing', () => {
     // The stable JSON contract of `boveda points --json`.
     assert.deepEqual(Object.keys(points[1]!).sort(), [
       'consistency', 'consistencyNote', 'createdAt', 'disks', 'durationSeconds', 'expiresAt', 'id', 'introducedBytes',
-      'introducedStoredBytes', 'parentId', 'trigger', 'type', 'uniqueBytes', 'uniqueStoredBytes', 'vm', 'warnings',
+      'introducedStoredBytes', 'parentId', 'secrets', 'trigger', 'type', 'uniqueBytes', 'uniqueStoredBytes', 'vm', 'warnings',
     ]);
     assert.deepEqual(Object.keys(points[1]!.disks[0]!).sort(), [
       'bytesRead', 'changeDetection', 'changeDetectionNote', 'changedBlocks', 'name', 'newBytes', 'role', 'sizeBytes', 'snapshot',

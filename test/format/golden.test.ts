@@ -200,7 +200,7 @@ describe('frozen constants (format version 1)', () => {
   });
 
   it('magic numbers, blob kinds and key labels', () => {
-    assert.deepEqual({ ...Magic }, { pack: 'BVPK', packFooter: 'BVPF', index: 'BVIX', manifest: 'BVMF' });
+    assert.deepEqual({ ...Magic }, { pack: 'BVPK', packFooter: 'BVPF', index: 'BVIX', manifest: 'BVMF', secretsKey: 'BVSK', pointSecrets: 'BVSC' });
     assert.deepEqual({ ...BlobKind }, { block: 1, page: 2 });
     assert.deepEqual({ ...KeyLabel }, { packTrailer: 'pack-trailer v1', index: 'index v1', manifest: 'manifest v1' });
   });
@@ -208,6 +208,7 @@ describe('frozen constants (format version 1)', () => {
   it('storage key layout', () => {
     assert.deepEqual({ ...Paths }, {
       config: 'config', keys: 'keys/', packs: 'packs/', index: 'index/', points: 'points/', deleted: 'deleted/', locks: 'locks/',
+      secretsKey: 'secrets-key', secrets: 'secrets/',
     });
     const packId = 'e4ccf9a1d52a6bddd90b89e6a4c7d38ea997b5b7751be497782aec33e97da72c';
     assert.equal(packKey(packId), `packs/e4/${packId}`);

@@ -47,7 +47,10 @@ export function protectionRoutes(): ApiRoute[] {
       method: 'POST', url: '/api/vms/:name/backups', summary: 'on-demand backup: a job (202); the point expires after retainDays (default 30) or at retainUntil', permission: 'operate',
       schema: {
         params: VmParams,
-        body: Body({ retainDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36_500 })), retainUntil: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })) }),
+        body: Body({
+          retainDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36_500 })), retainUntil: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
+          snapshot: Type.Optional(Type.Boolean({ description: 'read from a reflink clone (default true; false reads disks in place)' })),
+        }),
         response: JOB_STARTED,
       },
       handler: async ({ app, params, body, startJob }) => {
@@ -57,7 +60,7 @@ export function protectionRoutes(): ApiRoute[] {
         const expiresAt = body.retainUntil !== undefined ? new Date(body.retainUntil) : new Date(now + (body.retainDays ?? 30) * DAY_MS);
         if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= now) throw new BovedaError('INVALID_ARGUMENT', `retainUntil ${JSON.stringify(body.retainUntil)} must be a time in the future`);
         const job = await startJob({ type: 'backup', item: params.name, trigger: 'on-demand', exclusiveWith: ['backup'] },
-          (queued, signal) => runBackupJob(app, params.name, { trigger: 'on-demand', expiresAt, signal }, queued));
+          (queued, signal) => runBackupJob(app, params.name, { trigger: 'on-demand', expiresAt, snapshot: body.snapshot, signal }, queued));
         return { status: 202, body: { job } };
       },
     }),
