@@ -34,6 +34,8 @@ const STATUS_CLASS: Record<string, string> = {
   billed: 'ok',
   'not-started': 'neutral',
   'not-billed': 'neutral',
+  active: 'ok',
+  disabled: 'bad',
 };
 
 export function badge(text: string | null | undefined): HTMLElement {

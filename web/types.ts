@@ -158,4 +158,4 @@ export interface UsageSample {
 
 export interface Secret { name: string; kind: string; sizeBytes?: number }
 
-export interface User { name: string; role: Role; keyRestore: boolean; disabled?: boolean; createdAt?: string; lastLoginAt?: string | null }
+export interface User { name: string; role: Role; keyRestore: boolean; disabled: boolean; createdAt: string }

@@ -257,10 +257,30 @@ test('web UI: login, add + protect a VM, on-demand backup watched live on the Jo
     await page.click('button[data-testid=verify-now]');
     await page.waitForSelector('.started-job .badge[data-status^=completed]', { timeout: 30_000 });
     await shot(page, '16-vault-health');
-    if (await page.$('nav a[href="#/users"]')) {
-      await visit(page, server, '/users');
-      await shot(page, '17-users');
+    // Users: the admin adds a reader, who then sees the VM without the actions a reader may not take.
+    await visit(page, server, '/users');
+    await page.fill('form[data-testid=add-user] input[name=name]', 'viewer');
+    await page.selectOption('form[data-testid=add-user] select[name=role]', 'reader');
+    await page.click('form[data-testid=add-user] button[type=submit]');
+    const readerPassword = await page.textContent('[data-testid=new-password]');
+    assert.ok(readerPassword && readerPassword.length >= 8);
+    await shot(page, '17-users');
+    watching = false; // signing out closes the event stream
+    await page.click('nav button:has-text("Sign out")');
+    await page.waitForSelector('form.login');
+    await page.fill('input[name=name]', 'viewer');
+    await page.fill('input[name=password]', readerPassword);
+    await page.click('form.login button[type=submit]');
+    await drawn(page, '/');
+    watching = true;
+    assert.match(await page.textContent('[data-testid=who]') ?? '', /viewer \(reader\)/);
+    assert.equal(await page.$('nav a[href="#/users"]'), null, 'a reader has no Users page');
+    await visit(page, server, '/vms/web');
+    await page.waitForSelector('table.points tbody tr');
+    for (const hidden of ['[data-testid=backup-form]', '[data-testid=restore-form]', 'button:has-text("Stop and delete data")', 'button:has-text("Stop protection")']) {
+      assert.equal(await page.$(hidden), null, `a reader does not see ${hidden}`);
     }
+    await shot(page, '19-vm-as-reader');
     // Bad input in the address bar: an unknown VM shows the API's message, not a blank page.
     expected.push({ status: 404, path: '/api/vms/no-such-vm' });
     await visit(page, server, '/vms/no-such-vm');

@@ -1,6 +1,6 @@
 /** Users (admin): list, add (the generated password is shown once), change role, disable, delete. */
 import { api, seg } from '../api.js';
-import { actionButton, badge, errorBox, notice, section, table } from '../components.js';
+import { actionButton, badge, errorBox, section, table } from '../components.js';
 import { checked, field, h, option, replace } from '../dom.js';
 import { formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
@@ -27,14 +27,14 @@ function roleSelect(context: PageContext, user: User): HTMLElement {
 export const usersPage: Page = async (context) => {
   if (!context.can('administer')) return errorBox(new Error('managing users needs the admin role'), 'Not allowed');
   const users = listOf<User>(await api.get<unknown>('/api/users'), 'users');
-  const list = table(['user', 'role', 'key restore', 'state', 'last login', ''], users.map((user) => [
-    user.name, roleSelect(context, user), user.keyRestore ? 'yes' : 'no', badge(user.disabled ? 'disabled' : 'active'), formatTime(user.lastLoginAt ?? null),
+  const list = table(['user', 'role', 'key restore', 'state', 'created', ''], users.map((user) => [
+    user.name, user.name === context.me.name ? `${user.role} (you)` : roleSelect(context, user), user.keyRestore ? 'yes' : 'no', badge(user.disabled ? 'disabled' : 'active'), formatTime(user.createdAt ?? null),
     h('span', {},
       actionButton(user.disabled ? 'Enable' : 'Disable', async () => { await api.patch(`/api/users/${seg(user.name)}`, { disabled: !user.disabled }); context.reload(); return null; }, { class: 'small' }),
       actionButton('Delete', async () => { await api.delete(`/api/users/${seg(user.name)}`); context.reload(); return null; }, { class: 'small danger', confirm: `Delete user ${user.name}?` })),
   ]));
   const out = h('div', {});
-  const form = h('form', { class: 'inline' },
+  const form = h('form', { class: 'inline', 'data-testid': 'add-user' },
     h('input', { name: 'name', placeholder: 'name', required: true, maxlength: 64, 'aria-label': 'new user name' }),
     h('select', { name: 'role', 'aria-label': 'new user role' }, ROLES.map((role) => option(role, role, role === 'reader'))),
     h('label', { class: 'radio' }, h('input', { type: 'checkbox', name: 'keyRestore' }), ' may restore keys'),
@@ -43,7 +43,7 @@ export const usersPage: Page = async (context) => {
     event.preventDefault();
     try {
       const answer = await api.post<{ password?: string; user?: User }>('/api/users', { name: field(form, 'name'), role: field(form, 'role'), keyRestore: checked(form, 'keyRestore') });
-      replace(out, notice(`User ${field(form, 'name')} added. Password (shown once): ${answer.password ?? '(as given)'}`));
+      replace(out, h('div', { class: 'notice', 'data-testid': 'new-user' }, `User ${field(form, 'name')} added. Password (shown once): `, h('code', { 'data-testid': 'new-password' }, answer.password ?? '(as given)')));
     } catch (error) {
       replace(out, errorBox(error, 'Not added'));
     }
