@@ -13,4 +13,6 @@ export * from './event-stream.js';
 export * from './job-tracker.js';
 export * from './schemas.js';
 export { apiRoutes } from './routes/index.js';
+export { accountRoutes } from './routes/accounts.js';
+export { secretRoutes } from './routes/secrets.js';
 export { defaultWebRoot, staticFile } from './static-files.js';

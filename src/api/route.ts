@@ -64,6 +64,8 @@ export interface ApiRoute<S extends RouteSchema = RouteSchema> {
   permission: Permission | null;
   /** Audited whatever the outcome, refusals included (destructive actions). */
   audit?: (params: Input<S, 'params'>) => AuditSubject;
+  /** Audited only when refused: for actions whose service audits the outcome itself (secret reads). */
+  auditRefusals?: (params: Input<S, 'params'>) => AuditSubject;
   schema: S;
   handler(context: RouteContext<S>): Promise<RouteReply>;
 }

@@ -158,7 +158,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
           throw new BovedaError('INVALID_ARGUMENT', `${request.method} requests signed in with the session cookie must send "Content-Type: application/json"`);
         }
         if (!allows(principal, route.permission)) {
-          if (route.audit) await recordAudit(principal, route.audit(request.params as never), 'refused');
+          const refusal = route.audit ?? route.auditRefusals;
+          if (refusal) await recordAudit(principal, refusal(request.params as never), 'refused');
           throw forbidden(route.permission);
         }
       },

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createServer, type ServerAuth } from '../../api/index.js';
+import { accountRoutes, createServer, secretRoutes } from '../../api/index.js';
 import {
   createKeyFile, defaultVaultDir, defaultVaultKeyFile, ensureDataDir, initLocalVault, resolveAllowedPaths, resolveDataDir, runCleanupJob,
-  scryptParamsFromEnv, type AppContext, type SlotSecret,
+  scryptParamsFromEnv, UserService, type SlotSecret,
 } from '../../app/index.js';
 import { BovedaError, describeError } from '../../core/index.js';
 import type { CliIo } from '../io.js';
@@ -55,25 +55,17 @@ export async function createDefaultVault(options: ServeOptions, io: CliIo): Prom
 }
 
 /**
- * LEAD HOOK — authentication of `serve`. This branch has no user accounts yet (the UserService is
- * built elsewhere): until it is wired here (`return new UserService(app.catalog, ...)`), every
- * authenticated API request is refused, honestly, with AUTH_REQUIRED; only /api/health answers.
+ * First start of a data directory: when it has no users, an "admin" account with a random password,
+ * printed once (after the listening line, so it says where to log in). Two servers starting at once
+ * create one admin (the catalog makes the first user atomically).
  */
-export async function serveAuth(_app: AppContext): Promise<ServerAuth> {
-  const refuse = () => new BovedaError('AUTH_REQUIRED', 'this build has no user accounts yet: the server cannot sign anyone in');
-  return {
-    authenticate: async () => { throw refuse(); },
-    login: async () => { throw refuse(); },
-    logout: async () => undefined,
-  };
-}
-
-/**
- * LEAD HOOK — first start of a new data directory: create the admin account and print how to log
- * in once. Called with `created` true when serve just created the default vault. Does nothing yet.
- */
-export async function onFirstStart(_app: AppContext, _created: boolean, _log: (line: string) => void): Promise<void> {
-  // Intentionally empty until the UserService exists on this branch (see serveAuth).
+export async function ensureFirstAdmin(users: UserService): Promise<(url: string) => string[]> {
+  const admin = await users.ensureInitialAdmin();
+  if (!admin) return () => [];
+  return (url) => [
+    `first start: created the user "${admin.name}" (role admin) with the password ${admin.password}`,
+    `log in at ${url} — this password is shown only now; change it (boveda user set ${admin.name} --password-file FILE) and add users with "boveda user add NAME --role ROLE"`,
+  ];
 }
 
 /**
@@ -104,13 +96,16 @@ export function registerServe(program: Command, context: CommandContext): void {
       if (created) log('vault-created', { lines: created }, created);
       await withApp(options, io, async (app) => {
         await app.vault(); // fail now (wrong passphrase, missing vault), not at the first slot
-        await onFirstStart(app, created !== null, (line) => log('first-start', { line }, [line]));
+        const users = new UserService(app.catalog, app.clock);
+        const firstAdmin = await ensureFirstAdmin(users);
         const dataDir = resolveDataDir(options.dataDir, io.env);
         const allowedPaths = resolveAllowedPaths(options.allowPath, io.env, dataDir);
-        const server = await createServer({ app, auth: await serveAuth(app), allowedPaths });
+        const server = await createServer({ app, auth: users, allowedPaths, extraRoutes: [...accountRoutes(users), ...secretRoutes()] });
         const address = await server.listen({ host: listen.host, port: listen.port });
         const url = address.replace(/^http:\/\/(?:\[::1\]|::1)/, 'http://[::1]');
         log('listening', { url, allowedPaths }, [`listening on ${url}`, `allowed paths: ${allowedPaths.join(', ')}`]);
+        const adminLines = firstAdmin(url);
+        if (adminLines.length > 0) log('first-admin', { lines: adminLines }, adminLines);
         const scheduler = createScheduler(app, settings, signal);
         log('started', { pid: process.pid, catalog: app.catalog.file }, [`boveda serve: pid ${process.pid}, catalog ${app.catalog.file}; stop with Ctrl-C`]);
         scheduler.start(Math.max(1000, tickMs), (report) => {
