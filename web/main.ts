@@ -69,6 +69,8 @@ async function logout(): Promise<void> {
   } catch {
     // Signed out either way: the page below asks for a new login.
   }
+  // The next user starts at the dashboard, not on a page of the previous one's role.
+  history.replaceState(null, '', '#/');
   showLogin('Signed out.');
 }
 

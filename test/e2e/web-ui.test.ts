@@ -54,11 +54,9 @@ async function startServer(dataDir: string, allowed: string[]): Promise<Server> 
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const url = /listening on (https?:\/\/[^\s,;)]+)/.exec(text)?.[1];
-    const password = /admin password: (\S+)/.exec(text)?.[1];
-    if (url && password) {
-      const name = /user(?: name)?:? "?([A-Za-z0-9._-]+)"? .*admin password|log in as "?([A-Za-z0-9._-]+)"?/.exec(text);
-      return { child, url: url.replace(/\/$/, ''), adminName: name?.[1] ?? name?.[2] ?? 'admin', adminPassword: password, output: () => text };
-    }
+    // serve.ts (ensureFirstAdmin): 'first start: created the user "admin" (role admin) with the password P'
+    const admin = /created the user "([^"]+)" \(role admin\) with the password (\S+)/.exec(text);
+    if (url && admin) return { child, url: url.replace(/\/$/, ''), adminName: admin[1]!, adminPassword: admin[2]!, output: () => text };
     if (child.exitCode !== null) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

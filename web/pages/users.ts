@@ -1,5 +1,5 @@
 /** Users (admin): list, add (the generated password is shown once), change role, disable, delete. */
-import { api, seg } from '../api.js';
+import { api, ApiError, seg } from '../api.js';
 import { actionButton, badge, errorBox, section, table } from '../components.js';
 import { checked, field, h, option, replace } from '../dom.js';
 import { formatTime } from '../format.js';
@@ -25,7 +25,7 @@ function roleSelect(context: PageContext, user: User): HTMLElement {
 }
 
 export const usersPage: Page = async (context) => {
-  if (!context.can('administer')) return errorBox(new Error('managing users needs the admin role'), 'Not allowed');
+  if (!context.can('administer')) return errorBox(new ApiError(403, 'FORBIDDEN', 'managing users needs the admin role'), 'Not allowed');
   const users = listOf<User>(await api.get<unknown>('/api/users'), 'users');
   const list = table(['user', 'role', 'key restore', 'state', 'created', ''], users.map((user) => [
     user.name, user.name === context.me.name ? `${user.role} (you)` : roleSelect(context, user), user.keyRestore ? 'yes' : 'no', badge(user.disabled ? 'disabled' : 'active'), formatTime(user.createdAt ?? null),

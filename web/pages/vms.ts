@@ -1,5 +1,5 @@
 /** VMs: the list (with a protect action for unprotected ones) and the "Add VM" form. */
-import { api, seg } from '../api.js';
+import { api, ApiError, seg } from '../api.js';
 import { badge, emptyState, errorBox, link, section, table } from '../components.js';
 import { field, h, option, replace } from '../dom.js';
 import { formatTime } from '../format.js';
@@ -73,7 +73,7 @@ function diskRow(first: boolean): HTMLElement {
 }
 
 export const addVmPage: Page = async (context) => {
-  if (!context.can('configure')) return errorBox(new Error('adding a VM needs the contributor or admin role'), 'Not allowed');
+  if (!context.can('configure')) return errorBox(new ApiError(403, 'FORBIDDEN', 'adding a VM needs the contributor or admin role'), 'Not allowed');
   const rows = h('div', { class: 'disk-rows' }, diskRow(true));
   const addDisk = h('button', { type: 'button', class: 'small' }, 'Add another disk');
   addDisk.addEventListener('click', () => rows.append(diskRow(false)));
