@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'bench-work/'] },
@@ -13,6 +14,11 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
       eqeqeq: ['error', 'always'],
     },
+  },
+  {
+    // The web UI runs in the browser: DOM globals, no Node ones.
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     files: ['**/*.mjs', '**/*.js'],
