@@ -32,6 +32,9 @@ import { registerVmSecret } from './commands/vm-secret.js';
 import { registerSecretsRestore } from './commands/secrets-restore.js';
 import { registerVmSet } from './commands/vm-set.js';
 import { registerVmShow } from './commands/vm-show.js';
+import { remoteServer } from './remote/api-client.js';
+import { registerLogin } from './remote/login.js';
+import { useRemoteServer } from './remote/remote-commands.js';
 import { EXIT_CODES_HELP, processIo, reportError, type CliIo } from './io.js';
 
 export const VERSION = '0.1.0';
@@ -45,7 +48,7 @@ function buildProgram(context: CommandContext): Command {
     .exitOverride();
   for (const register of [
     registerBackup, registerPoints, registerRestore, registerPolicy, registerProtection, registerJobs, registerCleanup,
-    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild, registerSecretsRestore, registerUser, registerAudit,
+    registerScheduler, registerServe, registerUsage, registerSettings, registerCatalogRebuild, registerSecretsRestore, registerUser, registerAudit, registerLogin,
   ]) register(program, context);
   const vault = program.command('vault').description('create, inspect, verify and maintain a vault').addHelpText('after', EXIT_CODES_HELP);
   for (const register of [
@@ -60,6 +63,8 @@ function buildProgram(context: CommandContext): Command {
     command.commands.forEach(applyToAll);
   };
   applyToAll(program);
+  // $BOVEDA_SERVER: the commands talk to that server's API instead of the local data directory.
+  if (remoteServer(context.io.env) !== undefined) useRemoteServer(program, context, new Set(['login']));
   return program;
 }
 

@@ -25,14 +25,14 @@ export function registerAudit(program: Command, context: CommandContext): void {
     });
 }
 
-function wholeNumber(text: string | undefined, flag: string, min: number, max: number): number | undefined {
+export function wholeNumber(text: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
   if (!(value >= min && value <= max)) throw new BovedaError('INVALID_ARGUMENT', `${flag} "${text}": expected a whole number from ${min} to ${max}`);
   return value;
 }
 
-function auditLines(entries: AuditEntry[]): string[] {
+export function auditLines(entries: AuditEntry[]): string[] {
   const userWidth = Math.max(4, ...entries.map((entry) => entry.userName.length));
   const actionWidth = Math.max(6, ...entries.map((entry) => entry.action.length));
   return [

@@ -28,7 +28,7 @@ function progressText(job: StoredJob): string {
   return `${formatSize(bytesDone)}${bytesTotal !== null ? ` of ${formatSize(bytesTotal)}` : ''}${percent !== null ? ` (${percent}%)` : ''}${bytesPerSecond ? `, ${formatSize(bytesPerSecond)}/s` : ''}`;
 }
 
-function jobLines(job: StoredJob): string[] {
+export function jobLines(job: StoredJob): string[] {
   const lines = [
     `Job ${job.id}: ${job.type}${job.item ? ` of ${job.item}` : ''} (${job.trigger}${job.slot ? `, slot ${job.slot}` : ''}) — ${job.status}${job.cancelRequested && job.status === 'in-progress' ? ' (cancel requested)' : ''}`,
     `  queued ${job.queuedAt}${job.startedAt ? `, started ${job.startedAt}` : ''}${job.endedAt ? `, ended ${job.endedAt}` : ''}${job.durationSeconds !== null ? ` (${job.durationSeconds} s)` : ''}`,
@@ -43,6 +43,17 @@ function jobLines(job: StoredJob): string[] {
   for (const warning of job.warnings) lines.push(`  warning: ${warning}`);
   if (job.error) lines.push(`  error: ${job.error.message} [${job.error.code}]`);
   return lines;
+}
+
+/** The table of `jobs` (also its remote form). */
+export function jobTableLines(jobs: StoredJob[]): string[] {
+  if (jobs.length === 0) return ['No jobs.'];
+  return ['ID                      TYPE     ITEM              TRIGGER     STATUS                   STARTED (UTC)         DURATION  ERROR',
+    ...jobs.map((job) => [
+      job.id.padEnd(22), job.type.padEnd(7), (job.item ?? '-').padEnd(16), job.trigger.padEnd(10), job.status.padEnd(23),
+      (job.startedAt ?? '-').slice(0, 19).padEnd(20), (job.durationSeconds === null ? '-' : `${job.durationSeconds} s`).padEnd(8),
+      job.error ? `${job.error.code}` : job.warnings.length > 0 ? `${job.warnings.length} warning(s)` : '',
+    ].join('  '))];
 }
 
 export function registerJobs(program: Command, context: CommandContext): void {
@@ -66,13 +77,7 @@ export function registerJobs(program: Command, context: CommandContext): void {
         return app.catalog.jobs.list({ status: options.status as StoredJob['status'] | undefined, item: options.vm, type: options.type as StoredJob['type'] | undefined, limit });
       });
       if (options.json) return printJson(io, jobs.map(jobJson));
-      if (jobs.length === 0) return printLines(io, ['No jobs.']);
-      printLines(io, ['ID                      TYPE     ITEM              TRIGGER     STATUS                   STARTED (UTC)         DURATION  ERROR',
-        ...jobs.map((job) => [
-          job.id.padEnd(22), job.type.padEnd(7), (job.item ?? '-').padEnd(16), job.trigger.padEnd(10), job.status.padEnd(23),
-          (job.startedAt ?? '-').slice(0, 19).padEnd(20), (job.durationSeconds === null ? '-' : `${job.durationSeconds} s`).padEnd(8),
-          job.error ? `${job.error.code}` : job.warnings.length > 0 ? `${job.warnings.length} warning(s)` : '',
-        ].join('  '))]);
+      printLines(io, jobTableLines(jobs));
     });
 
   const job = program.command('job').description('one job: show it or cancel it');

@@ -19,19 +19,26 @@ export function registerPoints(program: Command, context: CommandContext): void 
           return { ...point, retention: { keep: decision.keep, reasons: decision.reasons, keepUntil: decision.keepUntil } };
         });
         if (options.json) return printJson(io, points);
-        if (points.length === 0) return printLines(io, [`VM "${vmName}" has no recovery points.`]);
-        const lines = ['ID                CREATED (UTC)             TYPE         CONSISTENCY  EXPIRES (UTC)             KEPT BY RETENTION                   INTRODUCED  UNIQUE'];
-        for (const point of points) {
-          const kept = point.retention.keep
-            ? `${point.retention.reasons.join('+')}${point.retention.keepUntil ? ` until ${point.retention.keepUntil.slice(0, 16)}Z` : ''}`
-            : `expired ${point.retention.keepUntil?.slice(0, 16) ?? ''}Z (next cleanup)`;
-          lines.push(`${point.id}  ${point.createdAt.padEnd(24)}  ${point.type.padEnd(11)}  ${point.consistency.padEnd(11)}  ${(point.expiresAt ?? 'never').padEnd(24)}  ${kept.padEnd(34)}  ${formatSize(point.introducedBytes).padEnd(10)}  ${formatSize(point.uniqueBytes)}`);
-          for (const disk of point.disks) {
-            lines.push(`    ${disk.name} (${disk.role}, ${formatSize(disk.sizeBytes)}): ${disk.changedBlocks} blocks changed, read ${formatSize(disk.bytesRead)}, stored ${formatSize(disk.storedBytes)}, changes by ${disk.changeDetection}${disk.changeDetectionNote ? ` (${disk.changeDetectionNote})` : ''}`);
-          }
-          for (const warning of point.warnings) lines.push(`    warning: ${warning}`);
-        }
-        printLines(io, lines);
+        printLines(io, pointLines(vmName, points));
       });
     });
+}
+
+type ListedPoint = Awaited<ReturnType<typeof listVmPoints>>[number] & { retention: { keep: boolean; reasons: string[]; keepUntil: string | null } };
+
+/** The text of `points` (also its remote form). */
+export function pointLines(vmName: string, points: ListedPoint[]): string[] {
+  if (points.length === 0) return [`VM "${vmName}" has no recovery points.`];
+  const lines = ['ID                CREATED (UTC)             TYPE         CONSISTENCY  EXPIRES (UTC)             KEPT BY RETENTION                   INTRODUCED  UNIQUE'];
+  for (const point of points) {
+    const kept = point.retention.keep
+      ? `${point.retention.reasons.join('+')}${point.retention.keepUntil ? ` until ${point.retention.keepUntil.slice(0, 16)}Z` : ''}`
+      : `expired ${point.retention.keepUntil?.slice(0, 16) ?? ''}Z (next cleanup)`;
+    lines.push(`${point.id}  ${point.createdAt.padEnd(24)}  ${point.type.padEnd(11)}  ${point.consistency.padEnd(11)}  ${(point.expiresAt ?? 'never').padEnd(24)}  ${kept.padEnd(34)}  ${formatSize(point.introducedBytes).padEnd(10)}  ${formatSize(point.uniqueBytes)}`);
+    for (const disk of point.disks) {
+      lines.push(`    ${disk.name} (${disk.role}, ${formatSize(disk.sizeBytes)}): ${disk.changedBlocks} blocks changed, read ${formatSize(disk.bytesRead)}, stored ${formatSize(disk.storedBytes)}, changes by ${disk.changeDetection}${disk.changeDetectionNote ? ` (${disk.changeDetectionNote})` : ''}`);
+    }
+    for (const warning of point.warnings) lines.push(`    warning: ${warning}`);
+  }
+  return lines;
 }

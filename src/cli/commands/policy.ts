@@ -14,7 +14,7 @@ export function policyJson(policy: PolicyRecord | PolicyDefinition, usedBy?: str
   return { ...policy, summary: { schedule: describeSchedule(policy.schedule), retention: describeRetention(policy.retention) }, ...(usedBy ? { usedBy } : {}) };
 }
 
-function policyLines(policy: PolicyRecord | PolicyDefinition, usedBy: string[]): string[] {
+export function policyLines(policy: PolicyRecord | PolicyDefinition, usedBy: string[]): string[] {
   return [
     `Policy ${policy.name}${policy.description ? ` — ${policy.description}` : ''}`,
     `  schedule:  ${describeSchedule(policy.schedule)}`,

@@ -8,7 +8,7 @@ import { addAppOptions, addNowOption, withApp, type AppCommandOptions } from '..
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines } from '../io.js';
 
-function itemLine(item: ProtectedItemRecord): string {
+export function itemLine(item: ProtectedItemRecord): string {
   const parts = [`VM ${item.vmName}: ${item.state}`];
   if (item.policyName) parts.push(`policy ${item.policyName}`);
   if (item.state === 'soft-deleted') parts.push(`soft-deleted ${item.softDeletedAt}, restorable with "boveda undelete ${item.vmName}" until ${item.purgeAfter} (UTC), not billed meanwhile`);

@@ -37,30 +37,39 @@ export function registerSecretsRestore(program: Command, context: CommandContext
         }
         const read = await readPointSecrets(app, vmName, pointId, localActor());
         if (read.secrets.length === 0) throw new BovedaError('SECRET_NOT_FOUND', `recovery point ${read.pointId} of VM "${vmName}" stored no secrets`);
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        // Every name is checked first, so a clash writes nothing; O_EXCL still refuses a file that appears meanwhile.
-        for (const secret of read.secrets) {
-          const target = join(dir, secret.name);
-          if (await lstat(target).catch(() => undefined)) throw new BovedaError('RESTORE_TARGET_EXISTS', `${target} exists: secrets are never written over a file (choose another --to)`);
-        }
-        const written: string[] = [];
-        for (const secret of read.secrets) {
-          const target = join(dir, secret.name);
-          const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((error: NodeJS.ErrnoException) => {
-            if (error.code === 'EEXIST') throw new BovedaError('RESTORE_TARGET_EXISTS', `${target} exists: secrets are never written over a file`, { cause: error });
-            throw error;
-          });
-          try {
-            await handle.chmod(0o600); // the umask may have narrowed it, never widened: make it exact
-            await handle.writeFile(secret.value);
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-          written.push(target);
-        }
+        const written = await writeSecretFiles(dir, read.secrets);
         if (options.json) return printJson(io, { vm: vmName, pointId: read.pointId, files: read.secrets.map((secret, i) => ({ name: secret.name, kind: secret.kind, sizeBytes: secret.sizeBytes, path: written[i] })) });
         printLines(io, [`Restored ${written.length} secret${written.length === 1 ? '' : 's'} of point ${read.pointId} of VM ${vmName} (mode 0600):`, ...written.map((path) => `  ${path}`)]);
       });
     });
+}
+
+/**
+ * Writes each secret to DIR/<name> (DIR created 0700 if missing), mode 0600, never over an existing
+ * file: every name is checked first. Returns the paths written, in order (shared with the remote CLI).
+ */
+export async function writeSecretFiles(dir: string, secrets: readonly { name: string; value: Buffer }[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Every name is checked first, so a clash writes nothing; O_EXCL still refuses a file that appears meanwhile.
+  for (const secret of secrets) {
+    const target = join(dir, secret.name);
+    if (await lstat(target).catch(() => undefined)) throw new BovedaError('RESTORE_TARGET_EXISTS', `${target} exists: secrets are never written over a file (choose another --to)`);
+  }
+  const written: string[] = [];
+  for (const secret of secrets) {
+    const target = join(dir, secret.name);
+    const handle = await open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'EEXIST') throw new BovedaError('RESTORE_TARGET_EXISTS', `${target} exists: secrets are never written over a file`, { cause: error });
+      throw error;
+    });
+    try {
+      await handle.chmod(0o600); // the umask may have narrowed it, never widened: make it exact
+      await handle.writeFile(secret.value);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    written.push(target);
+  }
+  return written;
 }

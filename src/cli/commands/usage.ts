@@ -36,7 +36,7 @@ function money(value: number, table: PriceTable): string {
   return `${value.toFixed(2)} ${table.currency}`;
 }
 
-function usageLines(report: UsageReport): string[] {
+export function usageLines(report: UsageReport): string[] {
   const lines = [`Usage at ${report.now}`];
   if (report.vms.length === 0) lines.push('  nothing protected and nothing stored');
   for (const vm of report.vms) {

@@ -113,7 +113,7 @@ export function registerUser(program: Command, context: CommandContext): void {
     });
 }
 
-function roleFlag(value: string | undefined, required: boolean): Role | undefined {
+export function roleFlag(value: string | undefined, required: boolean): Role | undefined {
   if (value === undefined) {
     if (required) throw new BovedaError('INVALID_ARGUMENT', `--role is required: one of ${ROLES.join(', ')}`);
     return undefined;
@@ -122,7 +122,7 @@ function roleFlag(value: string | undefined, required: boolean): Role | undefine
   return value;
 }
 
-async function readPasswordFile(path: string): Promise<string> {
+export async function readPasswordFile(path: string): Promise<string> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -137,14 +137,14 @@ async function readPasswordFile(path: string): Promise<string> {
   }
 }
 
-function passwordLines(name: string, password: string): string[] {
+export function passwordLines(name: string, password: string): string[] {
   return [
     `Password (shown only this once): ${password}`,
     `Log in as ${name} with it in the web UI of "boveda serve" (default http://127.0.0.1:8080), or create an API token: boveda user token create ${name} --name NAME`,
   ];
 }
 
-function userTable(users: UserRecord[]): string[] {
+export function userTable(users: UserRecord[]): string[] {
   const width = Math.max(4, ...users.map((entry) => entry.name.length));
   return [
     `${'NAME'.padEnd(width)}  ROLE         KEY RESTORE  STATUS    CREATED (UTC)`,
@@ -152,7 +152,7 @@ function userTable(users: UserRecord[]): string[] {
   ];
 }
 
-function tokenTable(tokens: TokenRecord[]): string[] {
+export function tokenTable(tokens: TokenRecord[]): string[] {
   const nameWidth = Math.max(4, ...tokens.map((entry) => (entry.name ?? '-').length));
   const userWidth = Math.max(4, ...tokens.map((entry) => entry.userName.length));
   return [

@@ -15,7 +15,7 @@ interface SetOptions extends AppCommandOptions {
   kind?: string;
 }
 
-async function readAll(io: CliIo): Promise<Buffer> {
+export async function readAll(io: CliIo): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
