@@ -137,6 +137,27 @@ export class UserService {
     });
   }
 
+  /**
+   * A user changes their own password, proving the current one (throttled like logins: a stolen
+   * session cannot guess it). AUTH_FAILED for a wrong current password. Ends all the user's
+   * sessions, the caller's too: they log in again with the new password.
+   */
+  async changeOwnPassword(name: string, currentPassword: string, newPassword: string, source: string): Promise<UserRecord> {
+    const from = sourceOf(source);
+    const actor = { userName: name, source: from };
+    return this.#audited(actor, 'user.password', userTarget(name), {}, async () => {
+      this.#throttle.check(name, from);
+      const user = await this.#catalog.users.get(name);
+      const candidate = typeof currentPassword === 'string' ? currentPassword.slice(0, MAX_PASSWORD_LENGTH + 1) : '';
+      if (!(await verifyPassword(candidate, user.passwordHash)) || candidate.length > MAX_PASSWORD_LENGTH) {
+        this.#throttle.recordFailure(name, from);
+        throw new BovedaError('AUTH_FAILED', 'the current password is wrong');
+      }
+      const passwordHash = await hashPassword(checkPassword(newPassword), this.#hashParams);
+      return toUser(await this.#catalog.users.update(name, { passwordHash }));
+    });
+  }
+
   /** Deletes a user with its tokens and sessions. USER_NOT_FOUND; LAST_ADMIN. */
   async removeUser(name: string, actor: AuditActor): Promise<void> {
     await this.#audited(actor, 'user.remove', userTarget(name), {}, async () => {

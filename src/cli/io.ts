@@ -56,6 +56,7 @@ Exit codes:
   1    failure (the message names what failed)
   2    invalid arguments
   3    damage found (verify) or a damaged vault refused the operation
-  4    the vault is locked by another live process
+  4    busy: the vault or VM is locked by another live process or job, or too many attempts
   5    wrong or missing passphrase / key file
+  6    the server (BOVEDA_SERVER) refused: no or bad token, wrong password, or the role does not allow it
   130  cancelled (Ctrl-C)`;

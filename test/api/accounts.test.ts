@@ -134,6 +134,19 @@ describe('server accounts with the real UserService', () => {
     assert.ok(actions.some((entry) => entry.action === 'user.update' && entry.outcome === 'refused'), 'LAST_ADMIN refusal audited');
   });
 
+  it('a user changes their own password with the current one; sessions end; a wrong one is refused and audited', async () => {
+    await f.users.addUser({ name: 'pat', role: 'operator', password: PASSWORD }, ADMIN);
+    const session = (await send(f, 'POST', '/api/login', { token: null, body: { name: 'pat', password: PASSWORD } })).json<{ token: string }>().token;
+    assertClientError(await send(f, 'POST', '/api/me/password', { token: session, body: { currentPassword: 'not it at all', newPassword: 'a brand new password' } }), 401, 'AUTH_FAILED', /current password/);
+    assertClientError(await send(f, 'POST', '/api/me/password', { token: session, body: { currentPassword: PASSWORD, newPassword: 'short' } }), 400, 'INVALID_ARGUMENT');
+    assert.equal((await send(f, 'POST', '/api/me/password', { token: session, body: { currentPassword: PASSWORD, newPassword: 'a brand new password' } })).statusCode, 200);
+    assertClientError(await send(f, 'GET', '/api/me', { token: session }), 401, 'AUTH_REQUIRED');
+    assertClientError(await send(f, 'POST', '/api/login', { token: null, body: { name: 'pat', password: PASSWORD } }), 401, 'AUTH_FAILED');
+    assert.equal((await send(f, 'POST', '/api/login', { token: null, body: { name: 'pat', password: 'a brand new password' } })).statusCode, 200);
+    const entries = await f.app.catalog.audit.list({ action: 'user.password', target: 'user:pat' });
+    assert.deepEqual(entries.map((entry) => entry.outcome).reverse(), ['failed', 'failed', 'succeeded']);
+  });
+
   it('every user manages their own API tokens; only an admin sees or revokes another\'s', async () => {
     const created = await send(f, 'POST', '/api/tokens', { role: 'reader', body: { name: 'laptop', expiresInDays: 1 } });
     assert.equal(created.statusCode, 201, created.body);
@@ -199,7 +212,7 @@ describe('server accounts with the real UserService', () => {
   /** The least role of each account and secret route (like roles.test.ts for the built-in ones). */
   const EXPECTED: Record<string, Role> = {
     'GET /api/users': 'admin', 'POST /api/users': 'admin', 'PATCH /api/users/:name': 'admin', 'DELETE /api/users/:name': 'admin',
-    'GET /api/tokens': 'reader', 'POST /api/tokens': 'reader', 'DELETE /api/tokens/:id': 'reader', 'GET /api/audit': 'admin',
+    'POST /api/me/password': 'reader', 'GET /api/tokens': 'reader', 'POST /api/tokens': 'reader', 'DELETE /api/tokens/:id': 'reader', 'GET /api/audit': 'admin',
     'GET /api/vms/:name/secrets': 'reader', 'PUT /api/vms/:name/secrets/:secret': 'contributor', 'DELETE /api/vms/:name/secrets/:secret': 'contributor',
     'GET /api/vms/:name/points/:point/secrets': 'reader', 'POST /api/vms/:name/points/:point/secrets/restore': 'admin',
   };

@@ -41,6 +41,11 @@ export function accountRoutes(users: UserService): ApiRoute[] {
       },
     }),
     defineRoute({
+      method: 'POST', url: '/api/me/password', summary: 'change one\'s own password (the current one is needed; every session ends, log in again)', permission: 'view',
+      schema: { body: Body({ currentPassword: Password, newPassword: Password }) },
+      handler: async ({ body, principal, source }) => ({ body: { user: await users.changeOwnPassword(principal!.userName, body.currentPassword, body.newPassword, source) } }),
+    }),
+    defineRoute({
       method: 'GET', url: '/api/tokens', summary: 'the caller\'s API tokens (an admin may ask for ?user=NAME); never the secrets', permission: 'view',
       schema: { querystring: Type.Object({ user: Type.Optional(Name('user name')) }, { additionalProperties: false }) },
       handler: async ({ query, principal }) => {
