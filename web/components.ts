@@ -36,6 +36,11 @@ const STATUS_CLASS: Record<string, string> = {
   'not-billed': 'neutral',
   active: 'ok',
   disabled: 'bad',
+  // Audit outcomes.
+  succeeded: 'ok',
+  refused: 'warn',
+  on: 'ok',
+  off: 'warn',
 };
 
 export function badge(text: string | null | undefined): HTMLElement {
@@ -99,4 +104,49 @@ export function actionButton(label: string, run: () => Promise<Child>, options: 
     }
   });
   return h('span', { class: 'action' }, button, out);
+}
+
+/**
+ * A modal confirmation (a <dialog>, not window.confirm) for actions whose consequences need more
+ * than a line to explain. Resolves true only when the confirming button is pressed.
+ */
+export function confirmDialog(title: string, text: Child, confirmLabel: string, options: { testId?: string } = {}): Promise<boolean> {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', { class: 'confirm', 'data-testid': options.testId ?? null });
+    const close = (answer: boolean) => {
+      dialog.close();
+      dialog.remove();
+      resolve(answer);
+    };
+    dialog.addEventListener('cancel', (event) => { event.preventDefault(); close(false); });
+    dialog.append(
+      h('h2', {}, title),
+      h('div', { class: 'confirm-text' }, text),
+      h('div', { class: 'buttons' },
+        h('button', { type: 'button', 'data-action': 'cancel', onclick: () => close(false) }, 'Cancel'),
+        h('button', { type: 'button', class: 'danger', 'data-action': 'confirm', onclick: () => close(true) }, confirmLabel)));
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** Copies `text` to the clipboard; where the Clipboard API is not available (plain http), selects `source` for Ctrl-C. */
+export function copyButton(text: string, source: HTMLElement): HTMLElement {
+  const status = h('span', { class: 'muted' });
+  const button = h('button', { type: 'button', class: 'small', 'data-action': 'copy' }, 'Copy');
+  button.addEventListener('click', async () => {
+    try {
+      if (!navigator.clipboard) throw new Error('no clipboard');
+      await navigator.clipboard.writeText(text);
+      status.textContent = ' copied';
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection?.removeAllRanges();
+      selection?.addRange(range);
+      status.textContent = ' selected: press Ctrl-C to copy';
+    }
+  });
+  return h('span', {}, button, status);
 }

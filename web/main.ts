@@ -8,10 +8,13 @@ import { errorBox } from './components.js';
 import { h, replace } from './dom.js';
 import { closeEvents, openEvents } from './events.js';
 import type { Page, PageContext } from './page.js';
+import { accountPage } from './pages/account.js';
+import { auditPage } from './pages/audit.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { jobPage, jobsPage } from './pages/jobs.js';
 import { loginPage } from './pages/login.js';
 import { policiesPage, policyPage } from './pages/policies.js';
+import { settingsPage } from './pages/settings.js';
 import { usagePage } from './pages/usage.js';
 import { usersPage } from './pages/users.js';
 import { vaultPage } from './pages/vault.js';
@@ -33,6 +36,9 @@ const routes: Route<Page>[] = [
   { pattern: '/usage', value: usagePage },
   { pattern: '/vault', value: vaultPage },
   { pattern: '/users', value: usersPage },
+  { pattern: '/settings', value: settingsPage },
+  { pattern: '/audit', value: auditPage },
+  { pattern: '/account', value: accountPage },
 ];
 
 const NAV: { path: string; label: string; needs: Permission }[] = [
@@ -42,7 +48,9 @@ const NAV: { path: string; label: string; needs: Permission }[] = [
   { path: '/policies', label: 'Policies', needs: 'view' },
   { path: '/usage', label: 'Usage & billing', needs: 'view' },
   { path: '/vault', label: 'Vault health', needs: 'view' },
+  { path: '/settings', label: 'Settings', needs: 'view' },
   { path: '/users', label: 'Users', needs: 'administer' },
+  { path: '/audit', label: 'Audit log', needs: 'administer' },
 ];
 
 const root = document.getElementById('app') as HTMLElement;
@@ -82,7 +90,8 @@ function shell(user: Me, path: string, content: Node): HTMLElement {
       return h('a', { href: `#${item.path}`, class: active ? 'active' : '' }, item.label);
     }),
     h('span', { class: 'spacer' }),
-    h('span', { class: 'who', 'data-testid': 'who' }, `${user.name} (${user.role})`),
+    // Every user's own page (tokens, password): reached from their name.
+    h('a', { href: '#/account', class: path === '/account' ? 'who active' : 'who', 'data-testid': 'who', title: 'My account: API tokens and password' }, `${user.name} (${user.role})`),
     h('button', { type: 'button', class: 'small', onclick: () => void logout() }, 'Sign out'));
   return h('div', { class: 'layout' }, nav, h('main', { class: 'content' }, content));
 }

@@ -156,6 +156,24 @@ export interface UsageSample {
   points: number;
 }
 
-export interface Secret { name: string; kind: string; sizeBytes?: number }
+export interface Secret { name: string; kind: string; sizeBytes?: number; updatedAt?: string }
 
 export interface User { name: string; role: Role; keyRestore: boolean; disabled: boolean; createdAt: string }
+
+/** An API token as GET /api/tokens lists it (app/user-service TokenRecord; never the secret). */
+export interface ApiToken { id: string; userName: string; kind: 'session' | 'api'; name: string | null; createdAt: string; expiresAt: string | null; lastUsedAt: string | null; createdFrom: string | null }
+
+/** A line of GET /api/audit (catalog/audit-catalog AuditEntry). */
+export interface AuditEntry {
+  id: number;
+  time: string;
+  userName: string;
+  source: string;
+  action: string;
+  target: string | null;
+  outcome: 'succeeded' | 'failed' | 'refused';
+  details: Record<string, unknown> | null;
+}
+
+/** A secret's value as POST /api/vms/:name/points/:point/secrets/restore answers it. */
+export interface RestoredSecret extends Secret { valueBase64: string }

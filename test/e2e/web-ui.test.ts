@@ -243,6 +243,98 @@ test('web UI: login, add + protect a VM, on-demand backup watched live on the Jo
     assert.equal(restored.length, 1, `one disk restored: ${restored.join(', ')}`);
     assert.ok((await readFile(join(target, restored[0]!))).equals(source), 'the restored image equals the source');
 
+    // Disk-encryption secrets: the admin sets one, backs up again so a point carries it, and
+    // restores the keys of both points (the older one holds none); each read is audited.
+    const passphrase = 'correct horse battery staple ñ ';
+    await page.fill('[data-testid=secret-form] input[name=secret-name]', 'root-luks');
+    await page.selectOption('[data-testid=secret-form] select[name=secret-kind]', 'luks-passphrase');
+    await page.fill('[data-testid=secret-form] textarea[name=secret-value]', passphrase);
+    await page.click('[data-testid=secret-form] button[type=submit]');
+    await page.waitForSelector('table.secrets code:text-is("root-luks")');
+    assert.match(await page.textContent('table.secrets tbody tr') ?? '', /luks-passphrase.*32 bytes/);
+    await page.click('[data-testid=backup-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=backup-form] .started-job .badge[data-status^=completed]', { timeout: 30_000 });
+    await visit(page, server, '/vms/web');
+    assert.equal(await page.$$eval('table.points tbody tr', (rows) => rows.length), 2);
+    await page.click('table.points tbody tr:nth-child(2) button[data-action=restore-keys]');
+    await page.waitForSelector('[data-testid=restored-keys] .empty');
+    assert.match(await page.textContent('[data-testid=restored-keys]') ?? '', /holds no secrets/);
+    await page.click('table.points tbody tr:nth-child(1) button[data-action=restore-keys]');
+    await page.waitForSelector('[data-testid=restored-keys] pre[data-secret=root-luks]');
+    assert.equal(await page.textContent('[data-testid=restored-keys] pre[data-secret=root-luks]'), passphrase);
+    assert.match(await page.textContent('[data-testid=restored-keys] .notice') ?? '', /recorded in the audit log/);
+    const blobUrl = await page.getAttribute('[data-testid=restored-keys] a[data-download=root-luks]', 'href') ?? '';
+    assert.match(blobUrl, /^blob:/);
+    // Clicked as a user would (the page's CSP keeps fetch() off blob: URLs; downloads are not fetches).
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=restored-keys] a[data-download=root-luks]')]);
+    assert.equal(download.suggestedFilename(), 'web-root-luks');
+    const downloaded = (await readFile(await download.path())).toString('utf8');
+    assert.equal(downloaded, passphrase, 'the download link holds the same bytes');
+    await shot(page, '20-vm-secret-restored');
+
+    // Audit log: both reads listed (newest first), the filter by action, and paging with "Older".
+    await visit(page, server, '/audit');
+    assert.equal(await page.getAttribute('table.audit tbody tr[data-action="secrets.read"]', 'data-outcome'), 'succeeded');
+    await shot(page, '21-audit');
+    await page.fill('[data-testid=audit-filter] input[name=action]', 'secrets.read');
+    await page.fill('[data-testid=audit-filter] input[name=target]', 'vm:web');
+    await page.click('[data-testid=audit-filter] button[type=submit]');
+    await drawn(page, '/audit?action=secrets.read&target=vm%3Aweb');
+    assert.deepEqual(await page.$$eval('table.audit tbody tr', (rows) => rows.map((row) => row.getAttribute('data-action'))), ['secrets.read', 'secrets.read']);
+    await visit(page, server, '/audit?action=secrets.read&limit=1');
+    const newestRead = await page.textContent('table.audit tbody tr td');
+    await page.click('a[data-action=older]');
+    await page.waitForSelector('body[data-page*="beforeId="]');
+    const olderRead = await page.textContent('table.audit tbody tr td');
+    assert.ok(Number(olderRead) < Number(newestRead), `older page: #${olderRead} before #${newestRead}`);
+    assert.equal(await page.$('a[data-action=older]'), null, 'no page older than the first read');
+    await shot(page, '22-audit-older');
+
+    // Settings: the API's validation of the price table is shown; a valid one is stored; turning
+    // soft delete off asks first (a dialog that says data goes at once), and Cancel changes nothing.
+    await visit(page, server, '/settings');
+    assert.equal(await page.getAttribute('[data-testid=soft-delete-state] .badge', 'data-status'), 'on');
+    expected.push({ status: 400, path: '/api/settings/price-table' });
+    const badTable = { currency: 'EURO', instanceTiers: [{ upToBytes: null, pricePerMonth: 5 }], storagePerGiBMonth: 0.02 };
+    await page.fill('[data-testid=price-table-form] textarea', JSON.stringify(badTable));
+    await page.click('[data-testid=price-table-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=price-table-result] .error');
+    assert.match(await page.textContent('[data-testid=price-table-result] .error') ?? '', /INVALID_ARGUMENT.*currency/);
+    await page.fill('[data-testid=price-table-form] textarea', JSON.stringify({ ...badTable, currency: 'EUR' }));
+    await page.click('[data-testid=price-table-form] button[type=submit]');
+    await page.waitForSelector('[data-testid=price-table]');
+    assert.match(await page.textContent('[data-testid=price-table]') ?? '', /5\.00 EUR/);
+    await shot(page, '23-settings');
+    await page.click('button[data-action=soft-delete-off]');
+    await page.waitForSelector('dialog[data-testid=soft-delete-dialog][open]');
+    assert.match(await page.textContent('dialog[data-testid=soft-delete-dialog]') ?? '', /removes its recovery points at once/);
+    await shot(page, '24-settings-soft-delete-confirm');
+    await page.click('dialog[data-testid=soft-delete-dialog] button[data-action=cancel]');
+    assert.equal(await page.$('dialog[data-testid=soft-delete-dialog]'), null);
+    assert.equal(await page.getAttribute('[data-testid=soft-delete-state] .badge', 'data-status'), 'on');
+
+    // Account: a new API token is shown once (and works), then listed by its id only; revoked.
+    await page.click('[data-testid=who]');
+    await drawn(page, '/account');
+    await page.fill('[data-testid=create-token] input[name=name]', 'e2e-script');
+    await page.fill('[data-testid=create-token] input[name=expiresInDays]', '30');
+    await page.click('[data-testid=create-token] button[type=submit]');
+    const apiToken = await page.textContent('[data-testid=new-token]', { timeout: 10_000 }) ?? '';
+    const tokenId = /^bvd_([0-9a-f]{16})_/.exec(apiToken)?.[1];
+    assert.ok(tokenId, `a token is shown: ${apiToken}`);
+    await page.waitForSelector(`tr[data-token-id="${tokenId}"]`);
+    const asToken = await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${apiToken}` } });
+    assert.equal(asToken.status, 200, 'the token shown works');
+    await shot(page, '25-account-token-created');
+    await visit(page, server, '/account');
+    assert.equal(await page.$('[data-testid=new-token]'), null, 'the token is not shown again');
+    assert.ok(!(await page.textContent('body') ?? '').includes(apiToken), 'nowhere on the page');
+    assert.match(await page.textContent(`tr[data-token-id="${tokenId}"]`) ?? '', /e2e-script/);
+    await shot(page, '26-account');
+    await page.click(`tr[data-token-id="${tokenId}"] button:has-text("Revoke")`);
+    await page.waitForSelector('[data-testid=token-list] .empty');
+    assert.equal((await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${apiToken}` } })).status, 401, 'a revoked token no longer works');
+
     await visit(page, server, '/jobs');
     await page.waitForSelector('tr[data-job][data-status^=completed]');
     await shot(page, '13-jobs');
@@ -273,9 +365,14 @@ test('web UI: login, add + protect a VM, on-demand backup watched live on the Jo
     watching = true;
     assert.match(await page.textContent('[data-testid=who]') ?? '', /viewer \(reader\)/);
     assert.equal(await page.$('nav a[href="#/users"]'), null, 'a reader has no Users page');
+    assert.equal(await page.$('nav a[href="#/audit"]'), null, 'a reader has no audit log');
+    await visit(page, server, '/settings');
+    assert.match(await page.textContent('[data-testid=price-table]') ?? '', /EUR/, 'a reader sees the price table');
+    assert.equal(await page.$('button[data-action=soft-delete-off]'), null, 'a reader cannot turn soft delete off');
+    assert.equal(await page.$('[data-testid=price-table-form]'), null, 'nor edit the price table');
     await visit(page, server, '/vms/web');
     await page.waitForSelector('table.points tbody tr');
-    for (const hidden of ['[data-testid=backup-form]', '[data-testid=restore-form]', 'button:has-text("Stop and delete data")', 'button:has-text("Stop protection")']) {
+    for (const hidden of ['[data-testid=backup-form]', '[data-testid=restore-form]', 'button:has-text("Stop and delete data")', 'button:has-text("Stop protection")', 'button[data-action=restore-keys]', '[data-testid=secret-form]', 'table.secrets button']) {
       assert.equal(await page.$(hidden), null, `a reader does not see ${hidden}`);
     }
     await shot(page, '19-vm-as-reader');

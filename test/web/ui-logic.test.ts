@@ -6,6 +6,7 @@ import { barChart, escapeXml, lineChart } from '../../web/charts.js';
 import { formatBytes, formatDuration, formatTime, progressPercent } from '../../web/format.js';
 import { currentPath, matchRoute } from '../../web/router.js';
 import { describeRetention, describeSchedule, fieldsFromPolicy, parseAnchor, policyFromFields } from '../../web/policy-text.js';
+import { base64ToBytes, bytesToBase64, readableText } from '../../web/secret-bytes.js';
 import type { Policy } from '../../web/types.js';
 
 test('formatBytes uses binary units and keeps three significant digits', () => {
@@ -83,4 +84,14 @@ test('the policy editor maps a policy to fields and back unchanged, for each sch
   assert.deepEqual(parseAnchor('first-mon'), { kind: 'weekday', which: 'first', weekday: 'mon' });
   // A new policy starts from the server's defaults (core defaultPolicy).
   assert.deepEqual(policyFromFields({ ...fieldsFromPolicy(null), name: 'default' }), policies[0]);
+});
+
+test('secret values: base64 both ways for any bytes (also past the 8 KiB slices), text only when it is readable UTF-8', () => {
+  const all = new Uint8Array(20_000).map((_, i) => (i * 7 + 3) % 256);
+  assert.equal(bytesToBase64(all), Buffer.from(all).toString('base64'));
+  assert.deepEqual(base64ToBytes(Buffer.from(all).toString('base64')), all);
+  assert.equal(bytesToBase64(new Uint8Array(0)), '');
+  assert.equal(readableText(new TextEncoder().encode('correct horse ñ\n')), 'correct horse ñ\n');
+  assert.equal(readableText(new Uint8Array([0x66, 0x00, 0x67])), null, 'a NUL byte is binary');
+  assert.equal(readableText(new Uint8Array([0xff, 0xfe, 0x41])), null, 'invalid UTF-8 is binary');
 });

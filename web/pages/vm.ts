@@ -3,14 +3,15 @@
  * point), on-demand backup, restore, stop protection / delete data (with the right permission and
  * a confirmation), the names of its disk-encryption secrets, and its recent jobs.
  */
-import { api, seg } from '../api.js';
-import { actionButton, badge, emptyState, errorBox, link, progressBar, section, table, updateProgressBar } from '../components.js';
+import { api, ApiError, seg } from '../api.js';
+import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, table, updateProgressBar } from '../components.js';
 import { barChart } from '../charts.js';
 import { checked, field, h, option, replace, svg } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime, shortId } from '../format.js';
 import type { Page, PageContext } from '../page.js';
-import type { Job, Point, Policy, Secret, Vm, VmDetail } from '../types.js';
+import type { Job, Point, Policy, RestoredSecret, Secret, Vm, VmDetail } from '../types.js';
+import { base64ToBytes, bytesToBase64, readableText } from '../secret-bytes.js';
 import { listOf, protectForm } from './vms.js';
 
 /** Shows a started job (202 {job}) with a live progress bar and a link to its page. */
@@ -43,7 +44,7 @@ function expiry(point: Point): HTMLElement | string {
   return until ? `${formatTime(until)}${why}` : `kept${why}`;
 }
 
-function timeline(points: Point[]): HTMLElement {
+function timeline(context: PageContext, vm: Vm, points: Point[]): HTMLElement {
   if (points.length === 0) return emptyState('No recovery points yet', 'Run an on-demand backup, or wait for the policy\'s next scheduled one.');
   const sorted = [...points].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   const chart = barChart(sorted.map((point) => ({
@@ -52,6 +53,9 @@ function timeline(points: Point[]): HTMLElement {
     kind: point.type,
     title: `${point.type} ${formatTime(point.createdAt)}: ${formatBytes(pointBytes(point))} new in the vault`,
   })), { title: 'bytes added to the vault per recovery point' });
+  // The values of a point's secrets are shown in one panel below the table (restore-keys only).
+  const canRestoreKeys = context.can('restore-keys');
+  const keysPanel = h('div', { 'data-testid': 'restored-keys' });
   const rows = [...sorted].reverse().map((point) => [
     h('code', { title: point.id }, shortId(point.id)),
     formatTime(point.createdAt),
@@ -61,11 +65,92 @@ function timeline(points: Point[]): HTMLElement {
     expiry(point),
     formatBytes(pointSize(point)),
     formatBytes(pointBytes(point)),
+    canRestoreKeys ? h('button', { type: 'button', class: 'small', 'data-action': 'restore-keys', 'data-point': point.id, onclick: () => void restoreKeys(context, vm, point, keysPanel) }, 'Restore keys') : null,
   ]);
   return h('div', {},
     svg(chart, 'bytes per recovery point'),
     h('p', { class: 'legend-row' }, h('span', { class: 'swatch full' }), ' full ', h('span', { class: 'swatch incremental' }), ' incremental'),
-    table(['point', 'created', 'type', 'trigger', 'consistency', 'expiry', 'disk size', 'new in vault'], rows, { class: 'points' }));
+    table(['point', 'created', 'type', 'trigger', 'consistency', 'expiry', 'disk size', 'new in vault', canRestoreKeys ? 'keys' : ''], rows, { class: 'points' }),
+    keysPanel);
+}
+
+const SECRET_KINDS = ['luks-passphrase', 'key-file', 'other'];
+
+/** POST …/points/:point/secrets/restore: the values, as text and as a download each (the read is audited). */
+async function restoreKeys(context: PageContext, vm: Vm, point: Point, panel: HTMLElement): Promise<void> {
+  replace(panel, h('p', { class: 'muted' }, `Reading the secrets of point ${shortId(point.id)}…`));
+  let answer: { pointId: string; secrets: RestoredSecret[] };
+  try {
+    answer = await api.post(`/api/vms/${seg(vm.name)}/points/${seg(point.id)}/secrets/restore`, {});
+  } catch (error) {
+    replace(panel, errorBox(error, 'The keys were not restored'));
+    return;
+  }
+  const audited = notice(`This read of the secrets of point ${shortId(answer.pointId)} was recorded in the audit log (secrets.read, by ${context.me.name}).`);
+  if (answer.secrets.length === 0) {
+    replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited, emptyState('This point holds no secrets', 'Secrets set on the VM are carried by the backups taken after they were set.')));
+    return;
+  }
+  const urls: string[] = [];
+  context.onLeave(() => { for (const url of urls) URL.revokeObjectURL(url); });
+  const rows = answer.secrets.map((secret) => {
+    const bytes = base64ToBytes(secret.valueBase64);
+    const text = readableText(bytes);
+    const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+    urls.push(url);
+    return [
+      h('code', {}, secret.name), secret.kind, `${bytes.length} bytes`,
+      text !== null ? h('pre', { class: 'secret-value', 'data-secret': secret.name }, text) : h('span', { class: 'muted', 'data-secret': secret.name }, 'binary: use the download'),
+      h('a', { href: url, download: `${vm.name}-${secret.name}`, 'data-download': secret.name }, 'Download'),
+    ];
+  });
+  replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited,
+    table(['secret', 'kind', 'size', 'value', ''], rows),
+    h('p', {}, h('button', { type: 'button', class: 'small', onclick: () => replace(panel) }, 'Hide values'))));
+}
+
+function secretForm(context: PageContext, vm: Vm): HTMLElement {
+  const out = h('div', {});
+  const form = h('form', { class: 'stacked', 'data-testid': 'secret-form' },
+    h('div', { class: 'row' },
+      h('label', {}, 'Name ', h('input', { name: 'secret-name', required: true, maxlength: 64, placeholder: 'e.g. root-luks' })),
+      h('label', {}, 'Kind ', h('select', { name: 'secret-kind' }, SECRET_KINDS.map((kind, i) => option(kind, kind, i === 0))))),
+    h('label', {}, 'Value (text)', h('textarea', { name: 'secret-value', rows: 3, spellcheck: 'false', autocomplete: 'off' })),
+    h('label', {}, 'or from a file (a key file; used instead of the text)', h('input', { name: 'secret-file', type: 'file' })),
+    h('div', {}, h('button', { type: 'submit', class: 'primary' }, 'Set secret')), out);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const name = field(form, 'secret-name');
+    const file = (form.elements.namedItem('secret-file') as HTMLInputElement | null)?.files?.[0];
+    // The text as typed (not trimmed: a passphrase may end in a space).
+    const text = (form.elements.namedItem('secret-value') as HTMLTextAreaElement | null)?.value ?? '';
+    try {
+      const bytes = file ? new Uint8Array(await file.arrayBuffer()) : new TextEncoder().encode(text);
+      if (bytes.length === 0) throw new ApiError(0, 'INVALID_ARGUMENT', 'the secret is empty: type a value or choose a file');
+      await api.put(`/api/vms/${seg(vm.name)}/secrets/${seg(name)}`, { kind: field(form, 'secret-kind'), valueBase64: bytesToBase64(bytes) });
+      context.reload();
+    } catch (error) {
+      replace(out, errorBox(error, 'The secret was not set'));
+    }
+  });
+  return form;
+}
+
+function secretsSection(context: PageContext, vm: Vm, secrets: Secret[] | unknown): HTMLElement {
+  let list: HTMLElement;
+  if (!Array.isArray(secrets)) list = errorBox(secrets, 'The secrets could not be listed');
+  else if (secrets.length === 0) list = emptyState('No disk-encryption secrets', 'A LUKS passphrase or key file stored with the VM is kept, encrypted, with every point taken after it is set.');
+  else {
+    list = table(['secret', 'kind', 'size', 'set', ''], (secrets as Secret[]).map((secret) => [
+      h('code', {}, secret.name), secret.kind, secret.sizeBytes !== undefined ? `${secret.sizeBytes} bytes` : '—', formatTime(secret.updatedAt ?? null),
+      context.can('destroy') ? actionButton('Remove', async () => { await api.delete(`/api/vms/${seg(vm.name)}/secrets/${seg(secret.name)}`); context.reload(); return null; },
+        { class: 'small danger', confirm: `Remove the secret ${secret.name} from ${vm.name}? Backups taken from now on no longer carry it; existing points keep theirs.` }) : null,
+    ]), { class: 'secrets' });
+  }
+  return section('Disk-encryption secrets',
+    h('p', { class: 'muted' }, 'Values are never shown here; they are sealed into each backup under the vault\'s secrets key. Restore them from a recovery point (admin, or a user allowed to restore keys).'),
+    list,
+    context.can('configure') ? [h('h3', {}, 'Set a secret'), secretForm(context, vm)] : null);
 }
 
 function backupForm(context: PageContext, vm: Vm): HTMLElement {
@@ -171,20 +256,14 @@ export const vmPage: Page = async (context) => {
     const bar = bars.get(job.id);
     if (bar) updateProgressBar(bar, job);
   }));
-  const secretList = secrets instanceof Error || !Array.isArray(secrets)
-    ? errorBox(secrets)
-    : secrets.length === 0
-      ? emptyState('No disk-encryption secrets', 'A LUKS passphrase or key file stored with the VM is kept, encrypted, with every point.')
-      : h('ul', {}, secrets.map((secret) => h('li', {}, h('code', {}, secret.name), ` (${secret.kind}${secret.sizeBytes !== undefined ? `, ${secret.sizeBytes} bytes` : ''})`)));
-
   return h('div', {},
     h('div', { class: 'page-head' }, h('h1', {}, `VM ${vm.name}`), link('#/vms', '← all VMs')),
     protectionSection(context, vm, policies),
     detail.qemu ? section('QEMU', h('p', {}, detail.qemu.reachable ? `running QEMU answers (${detail.qemu.status ?? 'unknown state'})` : h('span', { class: 'warn-text' }, `QEMU not reachable${detail.qemu.problem ? `: ${detail.qemu.problem}` : ''}`))) : null,
     section('Disks', disks, vm.preScript || vm.postScript ? h('p', { class: 'muted' }, `scripts: pre ${vm.preScript ?? '—'} · post ${vm.postScript ?? '—'}`) : null),
-    section('Recovery points', timeline(points)),
+    section('Recovery points', timeline(context, vm, points)),
     context.can('operate') ? section('On-demand backup', backupForm(context, vm)) : null,
     context.can('operate') ? section('Restore', restoreForm(context, vm, points)) : null,
     section('Recent jobs', jobRows.length === 0 ? emptyState('No jobs yet', 'Backups and restores of this VM will be listed here.') : table(['job', 'type', 'status', 'progress', 'queued', 'error'], jobRows)),
-    section('Disk-encryption secrets', secretList));
+    secretsSection(context, vm, secrets));
 };
