@@ -12,7 +12,7 @@ export class ApiError extends Error {
 
 let onUnauthorized: (() => void) | null = null;
 
-/** Called when any request answers 401 (session gone or expired): the app shows the login page. */
+/** Called when a request answers 401 AUTH_REQUIRED (session gone or expired): the app shows the login page. */
 export function setUnauthorizedHandler(handler: () => void): void {
   onUnauthorized = handler;
 }
@@ -42,7 +42,8 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
     const code = typeof error?.code === 'string' ? error.code : `HTTP_${response.status}`;
     const message = typeof error?.message === 'string' ? error.message : `${method} ${path} failed with status ${response.status}`;
-    if (response.status === 401 && path !== '/api/login' && onUnauthorized) onUnauthorized();
+    // AUTH_REQUIRED: the session is gone. AUTH_FAILED (a wrong password at login or when changing it) is the form's to show.
+    if (response.status === 401 && code !== 'AUTH_FAILED' && onUnauthorized) onUnauthorized();
     throw new ApiError(response.status, code, message);
   }
   return parsed as T;

@@ -381,6 +381,30 @@ test('web UI: login, add + protect a VM, on-demand backup watched live on the Jo
     await visit(page, server, '/vms/no-such-vm');
     assert.match(await page.textContent('main.content .error') ?? '', /VM_NOT_FOUND/);
     await shot(page, '18-unknown-vm');
+    // The reader replaces the generated password: the wrong current one is refused, then the change
+    // ends every session and the new password signs in.
+    await visit(page, server, '/account');
+    expected.push({ status: 401, path: '/api/me/password' });
+    await page.fill('[data-testid=change-password] input[name=currentPassword]', 'not the password');
+    await page.fill('[data-testid=change-password] input[name=newPassword]', 'viewer picked this one');
+    await page.fill('[data-testid=change-password] input[name=repeat]', 'viewer picked this one');
+    await page.click('[data-testid=change-password] button[type=submit]');
+    await page.waitForSelector('[data-testid=change-password] + div .error');
+    assert.match(await page.textContent('[data-testid=change-password] + div .error') ?? '', /AUTH_FAILED.*current password/);
+    await page.fill('[data-testid=change-password] input[name=currentPassword]', readerPassword);
+    await page.fill('[data-testid=change-password] input[name=newPassword]', 'viewer picked this one');
+    await page.fill('[data-testid=change-password] input[name=repeat]', 'viewer picked this one');
+    await page.click('[data-testid=change-password] button[type=submit]');
+    await page.waitForSelector('[data-testid=password-changed]');
+    await shot(page, '27-account-password-changed');
+    watching = false; // the ended session closes the event stream
+    await page.click('[data-testid=password-changed] button');
+    await page.waitForSelector('form.login');
+    await page.fill('input[name=name]', 'viewer');
+    await page.fill('input[name=password]', 'viewer picked this one');
+    await page.click('form.login button[type=submit]');
+    await drawn(page, '/account'); // back where the reload left off
+    assert.match(await page.textContent('[data-testid=who]') ?? '', /viewer \(reader\)/);
     watching = false; // closing the browser aborts the event stream
     assert.deepEqual(problems, []);
   } catch (error) {

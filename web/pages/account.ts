@@ -1,6 +1,6 @@
 /**
- * My account (every user): who I am and what my role may do, my API tokens (create — the secret is
- * shown once, with a copy button —, list, revoke).
+ * My account (every user): who I am and what my role may do, my password, my API tokens (create —
+ * the secret is shown once, with a copy button —, list, revoke).
  */
 import { api, seg } from '../api.js';
 import { actionButton, copyButton, emptyState, errorBox, section, table } from '../components.js';
@@ -53,6 +53,35 @@ function createTokenForm(context: PageContext, holder: HTMLElement): HTMLElement
   return h('div', {}, form, out);
 }
 
+/** Change my password: the current one is needed; the server then ends every session, this one too. */
+function passwordForm(): HTMLElement {
+  const out = h('div', {});
+  const form = h('form', { class: 'stacked', 'data-testid': 'change-password' },
+    h('label', {}, 'Current password', h('input', { name: 'currentPassword', type: 'password', required: true, autocomplete: 'current-password', maxlength: 1024 })),
+    h('label', {}, 'New password (at least 12 characters)', h('input', { name: 'newPassword', type: 'password', required: true, minlength: 12, autocomplete: 'new-password', maxlength: 1024 })),
+    h('label', {}, 'New password again', h('input', { name: 'repeat', type: 'password', required: true, autocomplete: 'new-password', maxlength: 1024 })),
+    h('button', { type: 'submit', class: 'primary' }, 'Change password'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    // Passwords are never trimmed: read the raw values.
+    const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).value;
+    if (value('newPassword') !== value('repeat')) {
+      replace(out, h('p', { class: 'error', role: 'alert' }, 'The two new passwords differ.'));
+      return;
+    }
+    try {
+      await api.post('/api/me/password', { currentPassword: value('currentPassword'), newPassword: value('newPassword') });
+      form.reset();
+      replace(out, h('div', { class: 'notice', 'data-testid': 'password-changed' },
+        h('p', {}, h('strong', {}, 'Password changed. '), 'Every session of yours has ended, this one too: sign in again with the new password.'),
+        h('button', { type: 'button', class: 'primary', onclick: () => location.reload() }, 'Sign in again')));
+    } catch (error) {
+      replace(out, errorBox(error, 'The password was not changed'));
+    }
+  });
+  return h('div', {}, form, out);
+}
+
 export const accountPage: Page = async (context) => {
   const holder = h('div', { 'data-testid': 'token-list' });
   await tokenList(context, holder);
@@ -64,5 +93,6 @@ export const accountPage: Page = async (context) => {
       ['role', me.role],
       ['may', me.permissions.join(', ')],
     ], { class: 'details' })),
+    section('Password', passwordForm()),
     section('API tokens', createTokenForm(context, holder), holder));
 };

@@ -63,7 +63,7 @@ export async function ensureFirstAdmin(users: UserService): Promise<(url: string
   if (!admin) return () => [];
   return (url) => [
     `first start: created the user "${admin.name}" (role admin) with the password ${admin.password}`,
-    `log in at ${url} — this password is shown only now; change it (boveda user set ${admin.name} --password-file FILE) and add users with "boveda user add NAME --role ROLE"`,
+    `log in at ${url} — this password is shown only now; change it (web UI: your name, top right; or boveda user set ${admin.name} --password-file FILE) and add users with "boveda user add NAME --role ROLE"`,
   ];
 }
 
