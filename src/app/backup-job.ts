@@ -68,8 +68,8 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
             ...(meta.trackingMissedBlocks === undefined ? {} : { trackingMissedBlocks: meta.trackingMissedBlocks }),
           };
         }),
-        // With verifyTracking: the changed blocks the dirty bitmaps missed, over all disks (the CLI exits 3 when > 0).
-        ...(options.verifyTracking ? { trackingMissedBlocks: trackingMissedBlocks(outcome.point) } : {}),
+        // With verifyTracking, of disks read by a dirty bitmap: the changed blocks the bitmaps missed (the CLI exits 3 when > 0).
+        ...(outcome.point.disks.some((disk) => diskMeta(disk).trackingMissedBlocks !== undefined) ? { trackingMissedBlocks: trackingMissedBlocks(outcome.point) } : {}),
       },
     };
   };
