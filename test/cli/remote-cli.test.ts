@@ -124,7 +124,7 @@ describe('remote CLI: BOVEDA_SERVER + BOVEDA_TOKEN drive a running boveda serve'
 
   it('restore --as-vm, cleanup --vm, vault gc --dry-run and usage --prices go through the API', async () => {
     const restored = ok(remote(['restore', 'web', '--to', join(data, 'restores', 'vm'), '--as-vm', 'web2', '--format', 'raw', '--memory', '256', '--cpus', '1', '--kvm', 'off']));
-    assert.match(restored.stdout, /as new VM "web2".*\n  root → .*restores\/vm\/root\.img\nStart it with QEMU on the server's machine: .*web2\.qemu\.sh/);
+    assert.match(restored.stdout, /as new VM "web2".*\n {2}root → .*restores\/vm\/root\.img\nStart it with QEMU on the server's machine: .*web2\.qemu\.sh/);
     assert.ok((await readFile(join(data, 'restores', 'vm', 'root.img'))).equals(image()));
     assert.match(await readFile(join(data, 'restores', 'vm', 'web2.qemu.sh'), 'utf8'), /-m 256\b/);
     assert.match(await readFile(join(data, 'restores', 'vm', 'web2.libvirt.xml'), 'utf8'), /<name>web2<\/name>/);
