@@ -6,8 +6,12 @@ const CONFLICT: readonly ErrorCode[] = [
   'VAULT_LOCKED', 'RESTORE_TARGET_EXISTS',
 ];
 
+/** A QEMU process the request named (e.g. a QMP socket) failed: the server is a gateway to it. */
+const BAD_GATEWAY: readonly ErrorCode[] = ['QEMU_UNREACHABLE', 'QEMU_PROTOCOL', 'QEMU_TIMEOUT'];
+
 /** The HTTP status of an error code (docs/api.md "Errors"). */
 export function httpStatusOf(code: ErrorCode): number {
+  if (BAD_GATEWAY.includes(code)) return 502;
   if (BAD_REQUEST.includes(code)) return 400;
   if (code === 'AUTH_REQUIRED' || code === 'AUTH_FAILED') return 401;
   if (code === 'FORBIDDEN') return 403;

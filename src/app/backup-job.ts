@@ -1,5 +1,6 @@
 import { BovedaError } from '../core/index.js';
 import type { StoredJob } from '../catalog/index.js';
+import type { PointManifest } from '../repository/index.js';
 import { backupQemuVm, backupVm, type BackupResult, type DiskProgress, diskMeta } from '../engine/index.js';
 import type { AppContext } from './app-context.js';
 import { runJob, runNewJob, type JobRunOutcome } from './job-runner.js';
@@ -62,8 +63,13 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
         type: outcome.meta.type, consistency: outcome.meta.consistency,
         disks: outcome.point.disks.map((disk) => {
           const meta = diskMeta(disk);
-          return { name: disk.name, changeDetection: meta.changeDetection, changeDetectionNote: meta.changeDetectionNote, bytesRead: disk.stats.bytesRead };
+          return {
+            name: disk.name, changeDetection: meta.changeDetection, changeDetectionNote: meta.changeDetectionNote, bytesRead: disk.stats.bytesRead,
+            ...(meta.trackingMissedBlocks === undefined ? {} : { trackingMissedBlocks: meta.trackingMissedBlocks }),
+          };
         }),
+        // With verifyTracking, of disks read by a dirty bitmap: the changed blocks the bitmaps missed (the CLI exits 3 when > 0).
+        ...(outcome.point.disks.some((disk) => diskMeta(disk).trackingMissedBlocks !== undefined) ? { trackingMissedBlocks: trackingMissedBlocks(outcome.point) } : {}),
       },
     };
   };
@@ -72,4 +78,9 @@ export async function runBackupJob(app: AppContext, vmName: string, options: Bac
   // Waiting for a running backup happens on the vault's VM lock; without a wait, refuse at once (VM_BUSY naming the job).
   const exclusiveWith = options.waitMs ? [] : ['backup' as const];
   return runNewJob(app.catalog, { type: 'backup', item: vmName, trigger: options.trigger, exclusiveWith }, body, runOptions);
+}
+
+/** The changed blocks `verifyTracking` found the dirty bitmaps missed, summed over the point's disks. */
+export function trackingMissedBlocks(point: PointManifest): number {
+  return point.disks.reduce((sum, disk) => sum + (diskMeta(disk).trackingMissedBlocks ?? 0), 0);
 }

@@ -1,4 +1,4 @@
-import { applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionDecision, type RetentionPoint, type JobTrigger } from '../core/index.js';
+import { BovedaError, applyRetention, type KeepReason, type PolicyDefinition, type ProtectionState, type RetentionDecision, type RetentionPoint, type JobTrigger } from '../core/index.js';
 import { expirePoints, pointMeta, type ExpirePointsReport } from '../engine/index.js';
 import { loadPoints, measureRemovalSavings, type PointManifest } from '../repository/index.js';
 import type { AppContext } from './app-context.js';
@@ -146,6 +146,19 @@ export async function runCleanup(app: AppContext, options: CleanupOptions = {}):
     now: plan.now, vms: plan.vms, dryRun: options.dryRun === true, removedPoints: ids.length, purgedItems: purged,
     freedBlocks: outcome.freedBlocks, freedBytes: outcome.freedBytes, freedStoredBytes: outcome.freedStoredBytes, gcDeferred: outcome.gcDeferred,
   };
+}
+
+/**
+ * The VM names a cleanup is limited to, each known to the catalog (a definition, a protected item
+ * or recovery points): VM_NOT_FOUND for a name none of them knows, so a typo is not a silent no-op.
+ */
+export async function checkCleanupVms(app: AppContext, vmNames: readonly string[]): Promise<string[]> {
+  for (const vmName of vmNames) {
+    if (await app.catalog.vms.find(vmName) || await app.catalog.items.find(vmName)) continue;
+    if ((await app.catalog.points.listForVm(vmName)).length > 0) continue;
+    throw new BovedaError('VM_NOT_FOUND', `no VM named "${vmName}" with a definition, protection or recovery points to clean up (see "boveda vm list")`);
+  }
+  return [...new Set(vmNames)];
 }
 
 /**

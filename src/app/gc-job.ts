@@ -28,3 +28,11 @@ export async function runGcJob(app: AppContext, options: GcJobOptions = {}, queu
   if (queued) return runJob(app.catalog, queued, body, runOptions);
   return runNewJob(app.catalog, { type: 'gc', item: null, trigger: 'on-demand' }, body, runOptions);
 }
+
+/**
+ * What a gc would remove and free, changing nothing (`POST /api/vault/gc {dryRun:true}`, like
+ * `boveda vault gc --dry-run`): answered at once, not as a job.
+ */
+export async function previewGc(app: AppContext, options: { repackBelow?: number; signal?: AbortSignal } = {}): Promise<GcReport> {
+  return collectGarbage(await app.vault(), { dryRun: true, repackBelow: options.repackBelow, signal: options.signal });
+}

@@ -1,7 +1,7 @@
 import { BovedaError } from '../core/index.js';
 import type { StoredJob } from '../catalog/index.js';
 import {
-  assertQemuVmStopped, latestPoint, restoreAsVm, restoreInPlace, restoreToDirectory,
+  assertQemuVmStopped, checkCpus, checkMemoryMiB, checkNewVmName, latestPoint, restoreAsVm, restoreInPlace, restoreToDirectory,
   type ImageFormat, type KvmMode, type ReplacedDisk, type RestoredDisk, type RestoredVm, type RestoreProgress,
 } from '../engine/index.js';
 import { readPoint, resolvePointId, type PointManifest, type Vault } from '../repository/index.js';
@@ -52,6 +52,14 @@ export async function checkRestore(app: AppContext, request: RestoreRequest) {
   const { target, vmName } = request;
   if (target.kind === 'directory' && target.asVm !== undefined && request.disks !== undefined) {
     throw new BovedaError('INVALID_ARGUMENT', 'a restore as a new VM restores every disk of the point: leave out the disk list');
+  }
+  if (target.kind === 'directory' && target.asVm !== undefined) {
+    // The new VM's name and size are checked before a job is queued (the job would only fail later).
+    const { name, memoryMiB, cpus, kvm } = target.asVm;
+    checkNewVmName(name);
+    if (memoryMiB !== undefined) checkMemoryMiB(memoryMiB);
+    if (cpus !== undefined) checkCpus(cpus);
+    if (kvm !== undefined && kvm !== 'auto' && kvm !== 'on' && kvm !== 'off') throw new BovedaError('INVALID_ARGUMENT', `invalid KVM mode ${JSON.stringify(kvm)}: use auto, on or off`);
   }
   // For a replace the VM must be defined (its disk paths).
   const definition = target.kind === 'replace' ? await app.catalog.vms.get(vmName) : await app.catalog.vms.find(vmName);

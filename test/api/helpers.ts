@@ -51,7 +51,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(): Promise<TestServer> {
+/** `allowedPaths`: roots added to images/ and restores/ (e.g. a QEMU test VM's directory). */
+export async function startTestServer(options: { allowedPaths?: string[] } = {}): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'boveda-api-'));
   const images = join(dir, 'images');
   const restores = join(dir, 'restores');
@@ -61,7 +62,7 @@ export async function startTestServer(): Promise<TestServer> {
   const vault = await initLocalVault({ dir: join(dir, 'vault') }, { secret: { kind: 'passphrase', passphrase: 'api tests' }, blockSize: 64 * 1024, scrypt: { N: 1024, r: 8, p: 1 } });
   const app = new LazyAppContext(catalog, systemClock, async () => vault);
   const auth = new TestServerAuth();
-  const server = await createServer({ app, auth, allowedPaths: [images, restores], webRoot: join(dir, 'no-web') });
+  const server = await createServer({ app, auth, allowedPaths: [images, restores, ...(options.allowedPaths ?? [])], webRoot: join(dir, 'no-web') });
   return {
     server, app, auth, dir, images, restores,
     async close() {

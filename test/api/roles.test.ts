@@ -17,6 +17,7 @@ const EXPECTED: Record<string, Role | 'public'> = {
   'GET /api/me': 'reader',
   'GET /api/overview': 'reader',
   'GET /api/usage': 'reader',
+  'POST /api/usage/estimate': 'reader',
   'GET /api/usage/history': 'reader',
   'GET /api/vms': 'reader',
   'POST /api/vms': 'contributor',

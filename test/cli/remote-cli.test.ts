@@ -4,6 +4,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { QmpClient } from '../../src/sources/qemu/qmp/index.js';
+import { QemuProcess } from '../sources/qemu/qemu-process.js';
 import { CliHarness, failed, ok, type Run, type Started } from './harness.js';
 
 /** A deterministic 3 MiB image with repeated and varied blocks. */
@@ -34,6 +36,7 @@ describe('remote CLI: BOVEDA_SERVER + BOVEDA_TOKEN drive a running boveda serve'
   let client: CliHarness;
   let adminToken: string;
   let readerToken: string;
+  let qemu: QemuProcess;
 
   /** Runs the CLI as a remote client: another, empty data directory and no vault secret at all. */
   const remote = (args: string[], token: string | null = adminToken): Run =>
@@ -45,9 +48,10 @@ describe('remote CLI: BOVEDA_SERVER + BOVEDA_TOKEN drive a running boveda serve'
     await mkdir(join(data, 'images'), { recursive: true });
     await writeFile(join(data, 'images', 'web.img'), image());
     await writeFile(join(dir, 'secret.key'), 'luks key bytes\n');
+    qemu = await QemuProcess.start({ diskSizes: [4 * 1024 * 1024, 4 * 1024 * 1024, 2 * 1024 * 1024] });
     const serverSide = new CliHarness(data);
     server = serverSide.start([
-      'serve', '--listen', '127.0.0.1:0', '--data-dir', data, '--allow-path', join(data, 'images'), '--allow-path', join(data, 'restores'),
+      'serve', '--listen', '127.0.0.1:0', '--data-dir', data, '--allow-path', join(data, 'images'), '--allow-path', join(data, 'restores'), '--allow-path', qemu.dir,
       '--tick-seconds', '3600', '--cleanup-minutes', '0',
     ], { BOVEDA_PASSPHRASE: undefined });
     const deadline = Date.now() + 20_000;
@@ -63,6 +67,7 @@ describe('remote CLI: BOVEDA_SERVER + BOVEDA_TOKEN drive a running boveda serve'
   after(async () => {
     server?.child.kill('SIGTERM');
     await server?.done;
+    await qemu?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -115,6 +120,45 @@ describe('remote CLI: BOVEDA_SERVER + BOVEDA_TOKEN drive a running boveda serve'
     assert.deepEqual(jobs.jobs.map((job) => job.type), ['restore', 'backup']);
     // Nothing was written on the client's side: its data directory was never created.
     await assert.rejects(readdir(client.data), { code: 'ENOENT' });
+  });
+
+  it('restore --as-vm, cleanup --vm, vault gc --dry-run and usage --prices go through the API', async () => {
+    const restored = ok(remote(['restore', 'web', '--to', join(data, 'restores', 'vm'), '--as-vm', 'web2', '--format', 'raw', '--memory', '256', '--cpus', '1', '--kvm', 'off']));
+    assert.match(restored.stdout, /as new VM "web2".*\n {2}root → .*restores\/vm\/root\.img\nStart it with QEMU on the server's machine: .*web2\.qemu\.sh/);
+    assert.ok((await readFile(join(data, 'restores', 'vm', 'root.img'))).equals(image()));
+    assert.match(await readFile(join(data, 'restores', 'vm', 'web2.qemu.sh'), 'utf8'), /-m 256\b/);
+    assert.match(await readFile(join(data, 'restores', 'vm', 'web2.libvirt.xml'), 'utf8'), /<name>web2<\/name>/);
+    failed(remote(['restore', 'web', '--to', join(data, 'restores', 'vm2'), '--as-vm', 'x', '--memory', '1', '--json']), 2, 'INVALID_ARGUMENT', /memory 1/);
+
+    const plan = JSON.parse(ok(remote(['cleanup', '--vm', 'web', '--dry-run', '--json'])).stdout) as { dryRun: boolean; vms: { vmName: string }[] };
+    assert.deepEqual([plan.dryRun, plan.vms.map((vm) => vm.vmName)], [true, ['web']]);
+    failed(remote(['cleanup', '--vm', 'ghost', '--json']), 1, 'VM_NOT_FOUND', /ghost/);
+    const gc = JSON.parse(ok(remote(['vault', 'gc', '--dry-run', '--json'])).stdout) as { dryRun: boolean; points: number };
+    assert.deepEqual([gc.dryRun, gc.points], [true, 1]);
+    assert.match(ok(remote(['vault', 'gc', '--dry-run'])).stdout, /^Would free /);
+
+    await writeFile(join(dir, 'prices.json'), JSON.stringify({ currency: 'CHF', instanceTiers: [{ upToBytes: null, pricePerMonth: 4 }], storagePerGiBMonth: 0.01 }));
+    assert.match(ok(remote(['usage', '--prices', join(dir, 'prices.json')])).stdout, /estimated monthly cost: [\d.]+ CHF/);
+    assert.doesNotMatch(ok(remote(['settings', 'show'])).stdout, /CHF/, 'the table was not stored');
+  });
+
+  it('vm add --qemu-qmp --disk-role --exclude; backup --verify-tracking exits 3 when the bitmap missed blocks', async () => {
+    const added = JSON.parse(ok(remote(['vm', 'add', 'kvm', '--qemu-qmp', qemu.backupQmpSocket, '--disk-role', 'vdb=data', '--exclude', 'disk2', '--json'])).stdout) as { vm: { disks: { role: string }[] } };
+    assert.deepEqual(added.vm.disks.map((disk) => disk.role), ['os', 'data', 'temp']);
+    failed(remote(['vm', 'add', 'kvm2', '--qemu-qmp', 'qmp.sock', '--json']), 2, 'INVALID_ARGUMENT', /must be an absolute path/);
+    const qmp = await QmpClient.connect(qemu.qmpSocket);
+    try {
+      await qemu.write(qmp, 0, 0, 64 * 1024, 0x61);
+      ok(remote(['backup', 'kvm', '--json']));
+      // A write the checkpoint bitmap never sees (cleared behind its back).
+      await qemu.write(qmp, 0, 1024 * 1024, 64 * 1024, 0x62);
+      for (const bitmap of (await qmp.queryNodeDirtyBitmaps('disk0')).filter((entry) => entry.name?.startsWith('boveda-chk-'))) await qmp.blockDirtyBitmapClear({ node: 'disk0', name: bitmap.name! });
+    } finally {
+      qmp.close();
+    }
+    const verified = remote(['backup', 'kvm', '--verify-tracking']);
+    assert.equal(verified.code, 3, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /disk0: .*changes by bitmap, tracking missed [1-9]\d* blocks?/);
   });
 
   it('maps the server\'s refusals and errors to the local exit statuses and codes', async () => {

@@ -9,6 +9,14 @@ import { Body, JOB_STARTED, Name, Path, VmParams } from '../schemas.js';
 
 const DAY_MS = 86_400_000;
 
+/** A restore as a new VM (like `restore --as-vm NAME [--memory] [--cpus] [--kvm]`); the bounds are checked by checkRestore. */
+const AsVm = Body({
+  name: Name('the new VM\'s name: its <name>.qemu.sh and <name>.libvirt.xml are written next to the images'),
+  memoryMiB: Type.Optional(Type.Integer({ description: 'memory in MiB (16 to 16777216; default 2048)' })),
+  cpus: Type.Optional(Type.Integer({ description: 'virtual CPUs (1 to 1024; default 2)' })),
+  kvm: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], { description: 'auto (default): KVM when /dev/kvm is usable where the script runs' })),
+});
+
 export function protectionRoutes(): ApiRoute[] {
   return [
     defineRoute({
@@ -50,6 +58,7 @@ export function protectionRoutes(): ApiRoute[] {
         body: Body({
           retainDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 36_500 })), retainUntil: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
           snapshot: Type.Optional(Type.Boolean({ description: 'read from a reflink clone (default true; false reads disks in place)' })),
+          verifyTracking: Type.Optional(Type.Boolean({ description: 'QEMU VMs: also read every allocated block; the job result\'s trackingMissedBlocks counts changed blocks the dirty bitmaps missed' })),
         }),
         response: JOB_STARTED,
       },
@@ -60,7 +69,7 @@ export function protectionRoutes(): ApiRoute[] {
         const expiresAt = body.retainUntil !== undefined ? new Date(body.retainUntil) : new Date(now + (body.retainDays ?? 30) * DAY_MS);
         if (Number.isNaN(expiresAt.getTime()) || expiresAt.getTime() <= now) throw new BovedaError('INVALID_ARGUMENT', `retainUntil ${JSON.stringify(body.retainUntil)} must be a time in the future`);
         const job = await startJob({ type: 'backup', item: params.name, trigger: 'on-demand', exclusiveWith: ['backup'] },
-          (queued, signal) => runBackupJob(app, params.name, { trigger: 'on-demand', expiresAt, snapshot: body.snapshot, signal }, queued));
+          (queued, signal) => runBackupJob(app, params.name, { trigger: 'on-demand', expiresAt, snapshot: body.snapshot, verifyTracking: body.verifyTracking, signal }, queued));
         return { status: 202, body: { job } };
       },
     }),
@@ -81,14 +90,18 @@ export function protectionRoutes(): ApiRoute[] {
       },
     }),
     defineRoute({
-      method: 'POST', url: '/api/vms/:name/restores', summary: 'restore a point (default the latest) to new images in an allowed directory, or replace the VM\'s own disks: a job (202)', permission: 'operate',
+      method: 'POST', url: '/api/vms/:name/restores', summary: 'restore a point (default the latest) to new images in an allowed directory (asVm: as a new VM with a QEMU script and libvirt XML), or replace the VM\'s own disks: a job (202)', permission: 'operate',
       schema: {
         params: VmParams,
         body: Body({
           point: Type.Optional(Type.String({ minLength: 4, maxLength: 128, description: 'point id or unique prefix' })),
           disks: Type.Optional(Type.Array(Name('disk name'), { minItems: 1, maxItems: 64 })),
           target: Type.Union([
-            Body({ kind: Type.Literal('directory'), path: Path('directory for <disk>.img / <disk>.qcow2'), format: Type.Optional(Type.Union([Type.Literal('raw'), Type.Literal('qcow2')])), force: Type.Optional(Type.Boolean()) }),
+            Body({
+              kind: Type.Literal('directory'), path: Path('directory for <disk>.img / <disk>.qcow2'),
+              format: Type.Optional(Type.Union([Type.Literal('raw'), Type.Literal('qcow2')], { description: 'default raw; qcow2 with asVm' })), force: Type.Optional(Type.Boolean()),
+              asVm: Type.Optional(AsVm),
+            }),
             Body({ kind: Type.Literal('replace') }),
           ]),
         }),
@@ -97,7 +110,7 @@ export function protectionRoutes(): ApiRoute[] {
       handler: async ({ app, params, body, allowedPaths, startJob }) => {
         // A replace writes the VM's own registered disks (checked when they were added).
         const target = body.target.kind === 'directory'
-          ? { kind: 'directory' as const, path: await checkAllowedPath(body.target.path, allowedPaths), format: body.target.format, force: body.target.force }
+          ? { kind: 'directory' as const, path: await checkAllowedPath(body.target.path, allowedPaths), format: body.target.format, force: body.target.force, asVm: body.target.asVm }
           : { kind: 'replace' as const };
         const request = { vmName: params.name, point: body.point, disks: body.disks, target };
         await checkRestore(app, request);

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import { PRICE_TABLE_SETTING, runCleanup, runCleanupJob, runGcJob, runVerifyJob, setSoftDelete, SOFT_DELETE_SETTING } from '../../app/index.js';
+import { checkCleanupVms, PRICE_TABLE_SETTING, previewGc, runCleanup, runCleanupJob, runGcJob, runVerifyJob, setSoftDelete, SOFT_DELETE_SETTING } from '../../app/index.js';
 import { BovedaError, checkPriceTable } from '../../core/index.js';
 import { defineRoute, type ApiRoute } from '../route.js';
-import { AnyObject, Body, JOB_STARTED } from '../schemas.js';
+import { AnyObject, Body, JOB_STARTED, Name } from '../schemas.js';
 
 export function vaultRoutes(): ApiRoute[] {
   return [
@@ -31,18 +31,27 @@ export function vaultRoutes(): ApiRoute[] {
       }),
     }),
     defineRoute({
-      method: 'POST', url: '/api/vault/gc', summary: 'remove blocks no point references and rewrite sparse packs: a job (202)', permission: 'configure',
-      schema: { body: Body({ repackBelow: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })) }), response: JOB_STARTED },
-      handler: async ({ app, body, startJob }) => ({
-        status: 202, body: { job: await startJob({ type: 'gc', item: null, trigger: 'on-demand' }, (queued, signal) => runGcJob(app, { repackBelow: body.repackBelow, signal }, queued)) },
-      }),
+      method: 'POST', url: '/api/vault/gc', summary: 'remove blocks no point references and rewrite sparse packs: a job (202); dryRun answers what it would free (200)', permission: 'configure',
+      schema: { body: Body({ repackBelow: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })), dryRun: Type.Optional(Type.Boolean()) }), response: { 200: AnyObject, ...JOB_STARTED } },
+      handler: async ({ app, body, startJob, signal }) => {
+        if (body.dryRun) return { body: { report: await previewGc(app, { repackBelow: body.repackBelow, signal }) } };
+        return { status: 202, body: { job: await startJob({ type: 'gc', item: null, trigger: 'on-demand' }, (queued, jobSignal) => runGcJob(app, { repackBelow: body.repackBelow, signal: jobSignal }, queued)) } };
+      },
     }),
     defineRoute({
-      method: 'POST', url: '/api/cleanup', summary: 'remove what retention no longer keeps: dryRun answers the plan (200), else a job (202)', permission: 'configure',
-      schema: { body: Body({ dryRun: Type.Optional(Type.Boolean()) }), response: { 200: AnyObject, ...JOB_STARTED } },
+      method: 'POST', url: '/api/cleanup', summary: 'remove what retention no longer keeps (vm: only that VM or those VMs): dryRun answers the plan (200), else a job (202)', permission: 'configure',
+      schema: {
+        body: Body({
+          dryRun: Type.Optional(Type.Boolean()),
+          vm: Type.Optional(Type.Union([Name('VM name'), Type.Array(Name('VM name'), { minItems: 1, maxItems: 64 })], { description: 'only this VM (or these), like cleanup --vm' })),
+        }),
+        response: { 200: AnyObject, ...JOB_STARTED },
+      },
       handler: async ({ app, body, startJob, signal }) => {
-        if (body.dryRun) return { body: { plan: await runCleanup(app, { dryRun: true, signal }) } };
-        const job = await startJob({ type: 'cleanup', item: null, trigger: 'on-demand' }, (queued, jobSignal) => runCleanupJob(app, 'on-demand', { signal: jobSignal }, queued));
+        const vmNames = body.vm === undefined ? undefined : await checkCleanupVms(app, typeof body.vm === 'string' ? [body.vm] : body.vm);
+        if (body.dryRun) return { body: { plan: await runCleanup(app, { dryRun: true, vmNames, signal }) } };
+        const item = vmNames?.length === 1 ? vmNames[0]! : null;
+        const job = await startJob({ type: 'cleanup', item, trigger: 'on-demand' }, (queued, jobSignal) => runCleanupJob(app, 'on-demand', { vmNames, signal: jobSignal }, queued));
         return { status: 202, body: { job } };
       },
     }),

@@ -1,12 +1,15 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { checkAllowedPath, DISK_ROLES, VmService, type AppContext, type VmRecord } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { defineRoute, type ApiRoute } from '../route.js';
-import { Body, Name, Path, Script, VmParams } from '../schemas.js';
+import { Body, MAX_NAME, Name, Path, Script, VmParams } from '../schemas.js';
 
+const DiskRoleSchema = Type.Union(DISK_ROLES.map((role) => Type.Literal(role)));
 const Disk = Body({
   path: Path('the disk: an image file or block device inside the allowed directories'),
-  role: Type.Optional(Type.Union(DISK_ROLES.map((role) => Type.Literal(role)))),
+  role: Type.Optional(DiskRoleSchema),
   name: Type.Optional(Name('disk name')),
 });
 const Scripts = {
@@ -37,6 +40,16 @@ async function allowedDisks<T extends { path: string }>(disks: readonly T[] | un
   return checked;
 }
 
+/**
+ * A QMP socket is not a disk, so it need not be in the allowed directories; but it must be an
+ * absolute path to a socket that exists (a clear 400 rather than a failed connection).
+ */
+async function checkSocket(path: string, field: string): Promise<void> {
+  if (!isAbsolute(path)) throw new BovedaError('INVALID_ARGUMENT', `body/${field} ${JSON.stringify(path)} must be an absolute path`);
+  const found = await stat(path).catch(() => null);
+  if (!found?.isSocket()) throw new BovedaError('INVALID_ARGUMENT', `body/${field} ${JSON.stringify(path)} is not a unix socket on the server (${found ? 'not a socket' : 'no such file'}): start QEMU with a QMP monitor on it first`);
+}
+
 export function vmRoutes(): ApiRoute[] {
   return [
     defineRoute({
@@ -44,19 +57,28 @@ export function vmRoutes(): ApiRoute[] {
       handler: async ({ app }) => ({ body: { vms: await Promise.all((await app.catalog.vms.list()).map((vm) => vmSummary(app, vm))) } }),
     }),
     defineRoute({
-      method: 'POST', url: '/api/vms', summary: 'add a VM (disk paths must be inside the allowed directories)', permission: 'configure',
+      method: 'POST', url: '/api/vms', summary: 'add a VM: its disks (paths inside the allowed directories), or a running QEMU VM whose disks are discovered over QMP', permission: 'configure',
       schema: {
         body: Body({
           name: Name('VM name'), disks: Type.Optional(Type.Array(Disk, { minItems: 1, maxItems: 64 })), ...Scripts,
-          qemu: Type.Optional(Body({ qmpSocket: Path('QMP socket of the running VM'), qgaSocket: Type.Optional(Path('guest agent socket')) })),
+          qemu: Type.Optional(Body({
+            qmpSocket: Path('QMP socket of the running VM (absolute; need not be in the allowed directories)'), qgaSocket: Type.Optional(Path('guest agent socket (absolute)')),
+            diskRoles: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: MAX_NAME * 4 }), DiskRoleSchema, {
+              maxProperties: 64, description: 'the role of a discovered disk, by qdev path, device id (vda) or node name (like vm add --disk-role)',
+            })),
+            exclude: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: MAX_NAME * 4 }), { maxItems: 64, description: 'discovered disks never backed up (stored as temp; like --exclude)' })),
+          })),
         }),
       },
       handler: async ({ app, body, allowedPaths }) => {
         const service = new VmService(app.catalog);
         if (body.qemu) {
           if (body.disks) throw new BovedaError('INVALID_ARGUMENT', 'a QEMU VM\'s disks are discovered over QMP: leave out "disks"');
+          const { qmpSocket, qgaSocket, diskRoles, exclude } = body.qemu;
+          await checkSocket(qmpSocket, 'qemu/qmpSocket');
+          if (qgaSocket !== undefined && !isAbsolute(qgaSocket)) throw new BovedaError('INVALID_ARGUMENT', `body/qemu/qgaSocket ${JSON.stringify(qgaSocket)} must be an absolute path`);
           const vm = await service.addQemuVm({
-            name: body.name, qmpSocket: body.qemu.qmpSocket, guestAgentSocket: body.qemu.qgaSocket ?? null,
+            name: body.name, qmpSocket, guestAgentSocket: qgaSocket ?? null, roles: new Map(Object.entries(diskRoles ?? {})), exclude,
             preScript: body.preScript, postScript: body.postScript, scriptTimeoutSeconds: body.scriptTimeoutSeconds, notes: body.notes,
           });
           try {

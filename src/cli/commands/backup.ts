@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runBackupJob } from '../../app/index.js';
+import { runBackupJob, trackingMissedBlocks } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
@@ -71,8 +71,7 @@ export function registerBackup(program: Command, context: CommandContext): void 
       });
       const { point, meta, cleanupProblems, job } = outcome;
       for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
-      const missed = point.disks.reduce((sum, disk) => sum + ((disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks ?? 0), 0);
-      if (missed > 0) context.setExitCode(3);
+      if (trackingMissedBlocks(point) > 0) context.setExitCode(3);
       if (options.json) {
         printJsonLine(io, {
           event: 'completed', id: point.pointId, job: job.id, jobStatus: job.status, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,

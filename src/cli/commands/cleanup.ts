@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runCleanup, runCleanupJob, type CleanupReport } from '../../app/index.js';
+import { checkCleanupVms, runCleanup, runCleanupJob, type CleanupReport } from '../../app/index.js';
 import { formatSize } from '../../util/index.js';
 import { addAppOptions, addNowOption, withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
@@ -35,8 +35,8 @@ export function registerCleanup(program: Command, context: CommandContext): void
     .option('--vm <name>', 'only this VM (repeatable)', collect, [])
     .action(async (options: CleanupOptions) => {
       const { io } = context;
-      const vmNames = options.vm.length > 0 ? options.vm : undefined;
       const report = await withApp(options, io, async (app) => {
+        const vmNames = options.vm.length > 0 ? await checkCleanupVms(app, options.vm) : undefined;
         if (options.dryRun) return runCleanup(app, { dryRun: true, vmNames, signal: context.signal });
         const outcome = await runCleanupJob(app, 'on-demand', { vmNames, signal: context.signal });
         if (outcome.error) throw outcome.error;

@@ -42,6 +42,19 @@ function kvmMode(value: string | undefined): KvmMode | undefined {
   throw new BovedaError('INVALID_ARGUMENT', `--kvm ${JSON.stringify(value)}: use auto, on or off`);
 }
 
+/**
+ * The new VM of `--as-vm NAME [--memory] [--cpus] [--kvm]` (undefined without --as-vm), with the
+ * flags' own checks: local and remote restores read them the same way.
+ */
+export function newVmFlags(options: Pick<RestoreCliOptions, 'asVm' | 'memory' | 'cpus' | 'kvm' | 'disk'>): { name: string; memoryMiB?: number; cpus?: number; kvm?: KvmMode } | undefined {
+  if (options.asVm === undefined && (options.memory !== undefined || options.cpus !== undefined || options.kvm !== undefined)) {
+    throw new BovedaError('INVALID_ARGUMENT', '--memory, --cpus and --kvm go with --as-vm NAME');
+  }
+  if (options.asVm === undefined) return undefined;
+  if (options.disk !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--as-vm restores every disk of the point: leave out --disk');
+  return { name: options.asVm, memoryMiB: wholeNumber('--memory', options.memory), cpus: wholeNumber('--cpus', options.cpus), kvm: kvmMode(options.kvm) };
+}
+
 export function registerRestore(program: Command, context: CommandContext): void {
   addDataOptions(program.command('restore').argument('<vm>', 'the VM whose point to restore')
     .description('restore a recovery point (default: the latest) to new sparse images, as a new VM (images + QEMU script + libvirt XML), or --replace the VM\'s own disks in place'))
@@ -58,21 +71,12 @@ export function registerRestore(program: Command, context: CommandContext): void
     .action(async (vmName: string, options: RestoreCliOptions) => {
       const { io } = context;
       if ((options.to === undefined) === (options.replace !== true)) throw new BovedaError('INVALID_ARGUMENT', 'give exactly one of --to DIR or --replace');
-      const asVm = options.asVm;
       if (options.replace && options.format !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--format goes with --to, not --replace (which keeps the disks\' own format)');
-      if (asVm === undefined && (options.memory !== undefined || options.cpus !== undefined || options.kvm !== undefined)) {
-        throw new BovedaError('INVALID_ARGUMENT', '--memory, --cpus and --kvm go with --as-vm NAME');
-      }
-      if (asVm !== undefined && options.disk !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--as-vm restores every disk of the point: leave out --disk');
+      const asVm = newVmFlags(options);
       const format = imageFormat(options.format, asVm === undefined ? 'raw' : 'qcow2');
-      const memoryMiB = wholeNumber('--memory', options.memory);
-      const cpus = wholeNumber('--cpus', options.cpus);
-      const kvm = kvmMode(options.kvm);
       const progress = new ProgressReporter(io, options.json === true);
       const to = options.to;
-      const target: RestoreTarget = to === undefined ? { kind: 'replace' } : {
-        kind: 'directory', path: to, format, force: options.force === true, asVm: asVm === undefined ? undefined : { name: asVm, memoryMiB, cpus, kvm },
-      };
+      const target: RestoreTarget = to === undefined ? { kind: 'replace' } : { kind: 'directory', path: to, format, force: options.force === true, asVm };
       const outcome = await withApp(options, io, async (app) => {
         const run = await runRestoreJob(app, { vmName, point: options.point, disks: options.disk, target }, {
           signal: context.signal, onProgress: (label, bytesDone, bytesTotal) => progress.update(label, bytesDone, bytesTotal),

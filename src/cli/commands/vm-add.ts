@@ -17,6 +17,18 @@ interface AddOptions extends VmCommandOptions {
   exclude: string[];
 }
 
+/** `--disk-role QDEV_OR_NODE=ROLE` flags as a map (the remote CLI sends it as the API's diskRoles). */
+export function parseDiskRoles(specs: readonly string[]): Map<string, DiskRole> {
+  const roles = new Map<string, DiskRole>();
+  for (const spec of specs) {
+    const equals = spec.lastIndexOf('=');
+    const role = spec.slice(equals + 1);
+    if (equals <= 0 || !isDiskRole(role)) throw new BovedaError('INVALID_ARGUMENT', `invalid --disk-role "${spec}" (expected QDEV_OR_NODE=os|data|temp)`);
+    roles.set(spec.slice(0, equals), role);
+  }
+  return roles;
+}
+
 export function registerVmAdd(vm: Command, context: CommandContext): void {
   addVmOptions(vm.command('add').argument('<name>', 'the VM\'s name (letters, digits, ".", "_", "-"; up to 64)')
     .description('define a VM to protect: its disks (raw image files or block devices) and optional scripts'))
@@ -35,13 +47,7 @@ export function registerVmAdd(vm: Command, context: CommandContext): void {
       let vm;
       if (options.qemuQmp !== undefined) {
         if (options.disk.length > 0) throw new BovedaError('INVALID_ARGUMENT', '--disk and --qemu-qmp exclude each other: a QEMU VM\'s disks are discovered over QMP');
-        const roles = new Map<string, DiskRole>();
-        for (const spec of options.diskRole) {
-          const equals = spec.lastIndexOf('=');
-          const role = spec.slice(equals + 1);
-          if (equals <= 0 || !isDiskRole(role)) throw new BovedaError('INVALID_ARGUMENT', `invalid --disk-role "${spec}" (expected QDEV_OR_NODE=os|data|temp)`);
-          roles.set(spec.slice(0, equals), role);
-        }
+        const roles = parseDiskRoles(options.diskRole);
         const qmpSocket = options.qemuQmp;
         vm = await withVms(options, io, (service) => service.addQemuVm({
           name, qmpSocket, guestAgentSocket: options.qga ?? null, roles, exclude: options.exclude,

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { CleanupReport, ProtectedItemRecord, StoredJob, UsageReport, VmRecord } from '../../app/index.js';
+import { shellQuote, type CleanupReport, type ProtectedItemRecord, type StoredJob, type UsageReport, type VmRecord } from '../../app/index.js';
 import {
   BovedaError, checkSecretKind, checkSecretName, defaultPolicy, JOB_STATUSES, JOB_TYPES, type JobRecord, type PolicyRecord, type SecretKind,
 } from '../../core/index.js';
@@ -16,11 +16,12 @@ import { jobLines, jobTableLines } from '../commands/jobs.js';
 import { pointLines } from '../commands/points.js';
 import { policyLines } from '../commands/policy.js';
 import { itemLine } from '../commands/protection.js';
-import { imageFormat } from '../commands/restore.js';
+import { imageFormat, newVmFlags } from '../commands/restore.js';
 import { writeSecretFiles } from '../commands/secrets-restore.js';
 import { readPriceTable, usageLines } from '../commands/usage.js';
 import { passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
 import { readAll } from '../commands/vm-secret.js';
+import { parseDiskRoles } from '../commands/vm-add.js';
 import { diskLines, parseDiskSpec, parseScriptTimeout } from '../commands/vm-options.js';
 import { vmListLines } from '../commands/vm-list.js';
 import { vmShowLines } from '../commands/vm-show.js';
@@ -78,7 +79,6 @@ const REMOTE: Record<string, RemoteAction> = {
     printLines(io, vmShowLines(answer.vm, answer.disks, answer.qemu ?? undefined));
   },
   'vm add': async (client, [name], options, { io, signal }) => {
-    if ((options.diskRole as string[]).length > 0 || (options.exclude as string[]).length > 0) throw notRemotely('--disk-role and --exclude', 'are not in the API yet: add the VM on the server\'s machine to use them');
     const scripts = {
       preScript: options.preScript as string | undefined, postScript: options.postScript as string | undefined, notes: options.notes as string | undefined,
       scriptTimeoutSeconds: options.scriptTimeout === undefined ? undefined : parseScriptTimeout(options.scriptTimeout as string),
@@ -87,9 +87,14 @@ const REMOTE: Record<string, RemoteAction> = {
     let body: Record<string, unknown>;
     if (options.qemuQmp !== undefined) {
       if (disks.length > 0) throw new BovedaError('INVALID_ARGUMENT', '--disk and --qemu-qmp exclude each other: a QEMU VM\'s disks are discovered over QMP');
-      body = { name, ...scripts, qemu: { qmpSocket: options.qemuQmp, qgaSocket: options.qga } };
+      // The sockets are on the server's machine: sent as given (the server wants them absolute).
+      const diskRoles = Object.fromEntries(parseDiskRoles(options.diskRole as string[]));
+      const exclude = options.exclude as string[];
+      body = { name, ...scripts, qemu: { qmpSocket: options.qemuQmp, qgaSocket: options.qga, diskRoles: exclude.length + Object.keys(diskRoles).length > 0 ? diskRoles : undefined, exclude: exclude.length > 0 ? exclude : undefined } };
     } else {
-      if (options.qga !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--qga needs --qemu-qmp');
+      if (options.qga !== undefined || (options.diskRole as string[]).length > 0 || (options.exclude as string[]).length > 0) {
+        throw new BovedaError('INVALID_ARGUMENT', '--qga, --disk-role and --exclude need --qemu-qmp');
+      }
       // Paths are on the server's machine: sent as given (the server resolves them and checks its allowed directories).
       body = { name, ...scripts, disks };
     }
@@ -224,7 +229,6 @@ const REMOTE: Record<string, RemoteAction> = {
   },
 
   backup: async (client, [vmName], options, context) => {
-    if (options.verifyTracking) throw notRemotely('--verify-tracking');
     if (Number(options.wait) > 0) throw notRemotely('--wait', 'is not in the API: the server refuses a second backup of a VM (VM_BUSY); retry later');
     // Checked here too, so a typo is reported before anything is sent; the server counts retainDays from its clock.
     const expiresAt = expiryFrom(options as { retainDays?: string; retainUntil?: string }, new Date());
@@ -232,16 +236,21 @@ const REMOTE: Record<string, RemoteAction> = {
       retainDays: options.retainDays === undefined ? undefined : Number(options.retainDays),
       retainUntil: options.retainUntil === undefined ? undefined : expiresAt!.toISOString(),
       snapshot: options.snapshot === false ? false : undefined,
+      verifyTracking: options.verifyTracking === true ? true : undefined,
     };
     const json = options.json === true;
     const job = await startAndWait(client, `/api/vms/${enc(vmName!)}/backups`, body, context, json);
+    type DiskResult = { name: string; changeDetection?: string; changeDetectionNote?: string | null; bytesRead?: number; trackingMissedBlocks?: number };
+    const result = (job.result ?? {}) as { pointId?: string; createdAt?: string; expiresAt?: string | null; type?: string; consistency?: string; disks?: DiskResult[]; trackingMissedBlocks?: number };
+    // As the local command: exit 3 when the dirty bitmaps missed changed blocks.
+    if ((result.trackingMissedBlocks ?? 0) > 0) context.setExitCode(3);
+    const missed = (disk: DiskResult) => (disk.trackingMissedBlocks === undefined ? '' : `, tracking missed ${disk.trackingMissedBlocks} block${disk.trackingMissedBlocks === 1 ? '' : 's'}`);
     printDone(context, job, json, () => {
-      const result = (job.result ?? {}) as { pointId?: string; createdAt?: string; expiresAt?: string | null; type?: string; consistency?: string; disks?: { name: string; changeDetection?: string; changeDetectionNote?: string | null; bytesRead?: number }[] };
       return [
         `Recovery point ${result.pointId} of VM "${vmName}" (${result.type}, ${result.consistency}-consistent) at ${result.createdAt}`,
         `  expires ${result.expiresAt ?? 'never'}${result.expiresAt ? ' (UTC)' : ''}`,
         `  job ${job.id}: ${job.status}`,
-        ...(result.disks ?? []).map((disk) => `  ${disk.name}: read ${formatSize(disk.bytesRead ?? 0)}, changes by ${disk.changeDetection ?? 'full'}${disk.changeDetectionNote ? ` (${disk.changeDetectionNote})` : ''}`),
+        ...(result.disks ?? []).map((disk) => `  ${disk.name}: read ${formatSize(disk.bytesRead ?? 0)}, changes by ${disk.changeDetection ?? 'full'}${disk.changeDetectionNote ? ` (${disk.changeDetectionNote})` : ''}${missed(disk)}`),
         ...job.warnings.map((warning) => `  warning: ${warning}`),
         `  took ${job.durationSeconds ?? '?'} s`,
       ];
@@ -254,17 +263,23 @@ const REMOTE: Record<string, RemoteAction> = {
   },
   restore: async (client, [vmName], options, context) => {
     if ((options.to === undefined) === (options.replace !== true)) throw new BovedaError('INVALID_ARGUMENT', 'give exactly one of --to DIR or --replace');
-    if (options.asVm !== undefined || options.memory !== undefined || options.cpus !== undefined || options.kvm !== undefined) {
-      throw notRemotely('--as-vm, --memory, --cpus and --kvm', 'are not in the API yet: restore as a new VM on the server\'s machine');
-    }
     if (options.replace && options.format !== undefined) throw new BovedaError('INVALID_ARGUMENT', '--format goes with --to, not --replace (which keeps the disks\' own format)');
-    const format = imageFormat(options.format as string | undefined, 'raw');
+    const asVm = newVmFlags(options as Parameters<typeof newVmFlags>[0]);
+    const format = imageFormat(options.format as string | undefined, asVm === undefined ? 'raw' : 'qcow2');
     // --to is a directory on the server's machine, inside its allowed directories.
-    const target = options.replace ? { kind: 'replace' } : { kind: 'directory', path: options.to, format, force: options.force === true };
+    const target = options.replace ? { kind: 'replace' } : { kind: 'directory', path: options.to, format, force: options.force === true, asVm };
     const json = options.json === true;
     const job = await startAndWait(client, `/api/vms/${enc(vmName!)}/restores`, { point: options.point, disks: options.disk, target }, context, json);
     printDone(context, job, json, () => {
-      const result = (job.result ?? {}) as { pointId?: string; mode?: string; directory?: string; format?: string; disks?: string[]; bytesWritten?: number };
+      const result = (job.result ?? {}) as { pointId?: string; mode?: string; directory?: string; format?: string; disks?: string[]; bytesWritten?: number; name?: string; script?: string; libvirtXml?: string };
+      if (result.mode === 'new-vm') {
+        return [
+          `Restored recovery point ${result.pointId} of VM "${vmName}" as new VM ${JSON.stringify(result.name)} (job ${job.id}) on ${client.baseUrl}:`,
+          ...(result.disks ?? []).map((disk) => `  ${disk} → ${result.directory}/${disk}.${result.format === 'raw' ? 'img' : 'qcow2'}`),
+          `Start it with QEMU on the server's machine: ${shellQuote(result.script ?? '')}`,
+          `Or define it in libvirt there: virsh define ${shellQuote(result.libvirtXml ?? '')} && virsh start ${shellQuote(result.name ?? '')}`,
+        ];
+      }
       if (result.mode === 'replace') {
         return [`Replaced the disks of VM "${vmName}" with recovery point ${result.pointId} (job ${job.id}): ${(result.disks ?? []).join(', ')}; ${formatSize(result.bytesWritten ?? 0)} written`];
       }
@@ -294,20 +309,22 @@ const REMOTE: Record<string, RemoteAction> = {
   },
 
   usage: async (client, _args, options, { io, signal }) => {
-    if (options.prices !== undefined) throw notRemotely('--prices', `is read on the server: store the table there with "boveda settings price-table FILE" (works remotely too)`);
-    const report = await client.request<UsageReport>('GET', '/api/usage', { signal });
+    // A price table file is read here and sent inline: the server prices with it and stores nothing.
+    const report = options.prices === undefined ? await client.request<UsageReport>('GET', '/api/usage', { signal })
+      : await client.request<UsageReport>('POST', '/api/usage/estimate', { body: { priceTable: await readPriceTable(options.prices as string) }, signal });
     if (options.json) return printJson(io, report);
     printLines(io, usageLines(report));
   },
   cleanup: async (client, _args, options, context) => {
-    if ((options.vm as string[]).length > 0) throw notRemotely('--vm', 'is not in the API: a remote cleanup covers every VM');
+    const vms = options.vm as string[];
+    const vm = vms.length === 0 ? undefined : vms;
     if (options.dryRun) {
-      const { plan } = await client.request<{ plan: CleanupReport }>('POST', '/api/cleanup', { body: { dryRun: true }, signal: context.signal });
+      const { plan } = await client.request<{ plan: CleanupReport }>('POST', '/api/cleanup', { body: { dryRun: true, vm }, signal: context.signal });
       if (options.json) return printJson(context.io, plan);
       return printLines(context.io, cleanupLines(plan));
     }
     const json = options.json === true;
-    const job = await startAndWait(client, '/api/cleanup', {}, context, json);
+    const job = await startAndWait(client, '/api/cleanup', { vm }, context, json);
     printDone(context, job, json, () => [`Cleanup job ${job.id}: ${job.status}`, `  result: ${JSON.stringify(job.result)}`, ...job.warnings.map((warning) => `  warning: ${warning}`)]);
   },
   'vault verify': async (client, _args, options, context) => {
@@ -321,10 +338,17 @@ const REMOTE: Record<string, RemoteAction> = {
     ]);
   },
   'vault gc': async (client, _args, options, context) => {
-    if (options.dryRun) throw notRemotely('--dry-run', 'of gc is not in the API: run "boveda vault gc --dry-run" on the server\'s machine');
     if (Number(options.wait) > 0) throw notRemotely('--wait', 'is not in the API');
     const repackBelow = Number(options.repackBelow);
     if (!(repackBelow >= 0 && repackBelow <= 1)) throw new BovedaError('INVALID_ARGUMENT', `--repack-below "${String(options.repackBelow)}" must be a number from 0 to 1`);
+    if (options.dryRun) {
+      const { report } = await client.request<{ report: Record<string, number> }>('POST', '/api/vault/gc', { body: { repackBelow, dryRun: true }, signal: context.signal });
+      if (options.json) return printJson(context.io, report);
+      return printLines(context.io, [
+        `Would free ${formatSize(report.bytesFreed ?? 0)}: ${report.packsDeleted} packs deleted, ${report.packsRepacked} repacked into ${report.packsWritten}, ${report.orphanPacksDeleted} orphan packs, ${report.blobsRemoved} blobs removed`,
+        `${report.points} recovery points kept; index files ${report.indexFilesBefore} → ${report.indexFilesAfter}`,
+      ]);
+    }
     const json = options.json === true;
     const job = await startAndWait(client, '/api/vault/gc', { repackBelow }, context, json);
     const result = (job.result ?? {}) as Record<string, number>;
