@@ -1,30 +1,10 @@
-/** Pure: policies in words, and the policy editor's flat form values to a policy and back. */
+/**
+ * Pure: the policy editor's flat form values to a policy and back. (Policies in words come from the
+ * API — scheduleText, retentionText — worded by core, so CLI and UI say the same.)
+ */
 import type { MonthAnchor, Policy, Schedule, Weekday } from './types.js';
 
 export const WEEKDAYS: Weekday[] = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
-
-export function describeSchedule(schedule: Schedule): string {
-  switch (schedule.kind) {
-    case 'daily':
-      return `daily at ${schedule.time} ${schedule.timeZone}`;
-    case 'weekly':
-      return `weekly ${schedule.days.join(',')} at ${schedule.time} ${schedule.timeZone}`;
-    case 'hourly':
-      return `every ${schedule.everyHours} h from ${schedule.windowStart} for ${schedule.windowHours} h ${schedule.timeZone}`;
-  }
-}
-
-function anchorText(on: MonthAnchor): string {
-  return on.kind === 'day' ? (on.day === 'last' ? 'last day' : `day ${on.day}`) : `${on.which} ${on.weekday}`;
-}
-
-export function describeRetention(retention: Policy['retention']): string {
-  const parts = [`${retention.dailyDays} days`];
-  if (retention.weekly) parts.push(`${retention.weekly.weeks} weeks (${retention.weekly.weekday})`);
-  if (retention.monthly) parts.push(`${retention.monthly.months} months (${anchorText(retention.monthly.on)})`);
-  if (retention.yearly) parts.push(`${retention.yearly.years} years (month ${retention.yearly.month}, ${anchorText(retention.yearly.on)})`);
-  return parts.join(' · ');
-}
 
 /** The editor's fields, all strings (as a form gives them); `days` is the checked weekdays. */
 export interface PolicyFields {

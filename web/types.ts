@@ -107,6 +107,12 @@ export interface Policy {
   instantRestoreDays: number;
 }
 
+/** A policy as GET /api/policies lists it: with core's wording of its schedule and retention. */
+export interface ListedPolicy extends Policy {
+  scheduleText: string;
+  retentionText: string;
+}
+
 export interface CostEstimate { instanceFee: number; storageFee: number; total: number }
 
 export interface VmUsage {

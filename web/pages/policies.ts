@@ -7,17 +7,17 @@ import { actionButton, emptyState, errorBox, link, notice, section, table } from
 import { checked, field, h, option, replace, type Child } from '../dom.js';
 import { formatBytes } from '../format.js';
 import type { Page, PageContext } from '../page.js';
-import { describeRetention, describeSchedule, fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
-import type { Policy } from '../types.js';
+import { fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
+import type { ListedPolicy, Policy } from '../types.js';
 import { listOf } from './vms.js';
 
 export const policiesPage: Page = async (context) => {
-  const policies = listOf<Policy>(await api.get<unknown>('/api/policies'), 'policies');
+  const policies = listOf<ListedPolicy>(await api.get<unknown>('/api/policies'), 'policies');
   const canConfigure = context.can('configure');
   const body = policies.length === 0
     ? emptyState('No policies yet', 'A policy says when VMs are backed up and how long their points are kept.', canConfigure ? link('#/policies/new', 'Create a policy') : null)
     : table(['policy', 'schedule', 'retention', 'description'], policies.map((policy) => [
-      link(`#/policies/${seg(policy.name)}`, policy.name), describeSchedule(policy.schedule), describeRetention(policy.retention), policy.description ?? '',
+      link(`#/policies/${seg(policy.name)}`, policy.name), policy.scheduleText, policy.retentionText, policy.description ?? '',
     ]));
   return h('div', {},
     h('div', { class: 'page-head' }, h('h1', {}, 'Policies'), canConfigure ? h('a', { href: '#/policies/new', class: 'button primary' }, 'New policy') : null),

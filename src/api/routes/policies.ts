@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createPolicy, retentionShortenings, updatePolicy } from '../../app/index.js';
-import { BovedaError, type PolicyDefinition } from '../../core/index.js';
+import { BovedaError, describeRetention, describeSchedule, type PolicyDefinition, type PolicyRecord } from '../../core/index.js';
 import { defineRoute, type ApiRoute } from '../route.js';
 import { AnyObject, Body, Name, PolicyParams } from '../schemas.js';
 
@@ -13,12 +13,17 @@ const Policy = Body({
   instantRestoreDays: Type.Integer({ minimum: 1, maximum: 5 }),
 });
 
+/** A policy as the API gives it: its fields plus core's wording of schedule and retention (one text for CLI and UI). */
+function described<T extends PolicyRecord>(policy: T): T & { scheduleText: string; retentionText: string } {
+  return { ...policy, scheduleText: describeSchedule(policy.schedule), retentionText: describeRetention(policy.retention) };
+}
+
 export function policyRoutes(): ApiRoute[] {
   return [
     defineRoute({
       method: 'GET', url: '/api/policies', summary: 'every policy, with the VMs it protects', permission: 'view', schema: {},
       handler: async ({ app }) => ({
-        body: { policies: await Promise.all((await app.catalog.policies.list()).map(async (policy) => ({ ...policy, usedBy: await app.catalog.policies.itemsUsing(policy.name) }))) },
+        body: { policies: await Promise.all((await app.catalog.policies.list()).map(async (policy) => ({ ...described(policy), usedBy: await app.catalog.policies.itemsUsing(policy.name) }))) },
       }),
     }),
     defineRoute({
@@ -27,7 +32,7 @@ export function policyRoutes(): ApiRoute[] {
     }),
     defineRoute({
       method: 'GET', url: '/api/policies/:name', summary: 'one policy', permission: 'view', schema: { params: PolicyParams },
-      handler: async ({ app, params }) => ({ body: { policy: await app.catalog.policies.get(params.name), usedBy: await app.catalog.policies.itemsUsing(params.name) } }),
+      handler: async ({ app, params }) => ({ body: { policy: described(await app.catalog.policies.get(params.name)), usedBy: await app.catalog.policies.itemsUsing(params.name) } }),
     }),
     defineRoute({
       method: 'PUT', url: '/api/policies/:name', summary: 'change a policy; ?dryRun=true previews what the next cleanup would remove; shorter retention needs destroy (audited)', permission: 'configure',
