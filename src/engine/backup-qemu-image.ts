@@ -10,6 +10,7 @@ import {
   type ImageInfo, type QemuNbdExport,
 } from '../sources/index.js';
 import type { BackupDiskSpec } from './backup-vm.js';
+import { withCleanupProblems } from './backup-point.js';
 import type { ChangeDetection, DiskMeta } from './point-meta.js';
 import { CHECKPOINT_PREFIX, QEMU_OBJECT_PREFIX, checkpointGranularity, decideChangeDetection, writeNbdDisk } from './qemu-disk.js';
 
@@ -107,11 +108,7 @@ export class StoppedQcow2Disk {
       }
       return disk;
     } catch (error) {
-      const problems = await disk.finish(false);
-      if (problems.length > 0 && isBovedaError(error)) {
-        throw new BovedaError(error.code, `${error.message} (and cleaning up: ${problems.join('; ')})`, { cause: error, details: { ...error.details, cleanupProblems: problems } });
-      }
-      throw error;
+      throw withCleanupProblems(error, await disk.finish(false));
     }
   }
 

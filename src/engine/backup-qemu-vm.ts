@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { BovedaError, isBovedaError } from '../core/index.js';
+import { BovedaError } from '../core/index.js';
 import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, type Vault } from '../repository/index.js';
@@ -14,7 +14,8 @@ import {
   type BlockDeviceNode, type TransactionAction,
 } from '../sources/index.js';
 import { asVmBusy, DEFAULT_SCRIPT_TIMEOUT_SECONDS, latestPoint, vmLockScope, type BackupOptions, type BackupResult, type BackupSubject, type BackupDiskSpec } from './backup-vm.js';
-import type { ChangeDetection, Consistency, DiskMeta, PointMeta } from './point-meta.js';
+import { commitBackupPoint, withCleanupProblems } from './backup-point.js';
+import type { ChangeDetection, Consistency, DiskMeta } from './point-meta.js';
 import {
   CHECKPOINT_PREFIX, QEMU_OBJECT_PREFIX, checkpointGranularity, decideChangeDetection, detectionWarning, writeNbdDisk,
   type CheckpointBitmapState,
@@ -225,17 +226,9 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
       const warning = detectionWarning(plan.spec.name, plan.detection, plan.note);
       if (warning) warnings.push(warning);
     }
-    const meta: PointMeta = {
-      type: parent ? 'incremental' : 'full',
-      consistency,
-      consistencyNote: consistency === 'application' ? null : frozen ? 'file systems frozen through the guest agent; no pre-script'
-        : warnings.find((w) => /guest agent|pre-script|post-script/.test(w)) ?? (qemu.guestAgentSocket ? null : 'no guest agent configured (--qga): crash-consistent'),
-      expiresAt: options.expiresAt ? options.expiresAt.toISOString() : null,
-      trigger: options.trigger ?? 'on-demand',
-      warnings,
-      durationSeconds: Math.round((performance.now() - started) / 10) / 100,
-    };
-    const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime, secrets: options.secrets }, options.signal);
+    const consistencyNote = consistency === 'application' ? null : frozen ? 'file systems frozen through the guest agent; no pre-script'
+      : warnings.find((w) => /guest agent|pre-script|post-script/.test(w)) ?? (qemu.guestAgentSocket ? null : 'no guest agent configured (--qga): crash-consistent');
+    const { point, meta } = await commitBackupPoint(writer, { subject: subject.name, parent, disks: stored, pointTime, started, consistency, consistencyNote, warnings, options });
     committed = true;
     await cleanup(qmp, created, workDir, false, cleanupProblems, qmpTimeoutMs);
     workDir = undefined;
@@ -259,9 +252,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
       const problems: string[] = [];
       await cleanup(qmp, created, workDir, true, problems, qmpTimeoutMs);
       workDir = undefined;
-      if (problems.length > 0 && isBovedaError(error)) {
-        throw new BovedaError(error.code, `${error.message} (and cleaning up: ${problems.join('; ')})`, { cause: error, details: { ...error.details, cleanupProblems: problems } });
-      }
+      throw withCleanupProblems(error, problems);
     }
     throw error;
   } finally {

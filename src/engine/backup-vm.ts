@@ -5,6 +5,7 @@ import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, loadPoints, writeDisk, type PointSecretInput, type Vault } from '../repository/index.js';
 import { openRawDisk, probeImageFormat, type DiskSource, type OpenDiskOptions } from '../sources/index.js';
 import { StoppedQcow2Disk } from './backup-qemu-image.js';
+import { commitBackupPoint, withCleanupProblems } from './backup-point.js';
 import type { ChangeDetection, Consistency, DiskMeta, DiskRole, PointMeta } from './point-meta.js';
 import { detectionWarning } from './qemu-disk.js';
 import { runScript } from './run-script.js';
@@ -147,25 +148,15 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
         await runPost();
       }
       const consistency: Consistency = subject.preScript && preOk && postOk ? 'application' : 'crash';
-      const meta: PointMeta = {
-        type: parent ? 'incremental' : 'full',
-        consistency,
-        consistencyNote: consistencyNote(subject, consistency, warnings),
-        expiresAt: options.expiresAt ? options.expiresAt.toISOString() : null,
-        trigger: options.trigger ?? 'on-demand',
-        warnings,
-        durationSeconds: Math.round((performance.now() - started) / 10) / 100,
-      };
-      const point = await writer.commitPoint({ subject: subject.name, parentId: parent?.pointId ?? null, disks: stored, meta: { ...meta }, createdAt: pointTime, secrets: options.secrets }, options.signal);
+      const { point, meta } = await commitBackupPoint(writer, {
+        subject: subject.name, parent, disks: stored, pointTime, started, consistency, consistencyNote: consistencyNote(subject, consistency, warnings), warnings, options,
+      });
       committed = true;
       return { point, meta, cleanupProblems };
     } catch (error) {
       // qcow2 exports stopped and new checkpoints removed before the error is reported.
       const problems = (await Promise.all(sources.map((opened) => opened.kind === 'qcow2' ? opened.image.finish(false) : []))).flat();
-      if (problems.length > 0 && isBovedaError(error)) {
-        throw new BovedaError(error.code, `${error.message} (and cleaning up: ${problems.join('; ')})`, { cause: error, details: { ...error.details, cleanupProblems: problems } });
-      }
-      throw error;
+      throw withCleanupProblems(error, problems);
     } finally {
       // A clone left behind keeps growing as the VM writes: never silent. qcow2 images rotate their checkpoints.
       await Promise.all(sources.map(async (opened) => {
