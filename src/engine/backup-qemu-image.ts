@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BovedaError, isBovedaError } from '../core/index.js';
+import { BovedaError, describeError, isBovedaError } from '../core/index.js';
 import { throwIfAborted } from '../util/index.js';
 import type { ManifestDisk, PointManifest, VaultWriter } from '../repository/index.js';
 import {
@@ -140,7 +140,7 @@ export class StoppedQcow2Disk {
       try {
         await step();
       } catch (error) {
-        problems.push(`disk ${path}: could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
+        problems.push(`disk ${path}: could not ${what}: ${describeError(error)}`);
       }
     };
     const nbd = this.#nbd;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { BovedaError } from '../core/index.js';
+import { BovedaError, describeError } from '../core/index.js';
 import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, type Vault } from '../repository/index.js';
@@ -27,8 +27,6 @@ const run = promisify(execFile);
 export { CHECKPOINT_PREFIX, QEMU_OBJECT_PREFIX } from './qemu-disk.js';
 
 export interface QemuBackupOptions extends BackupOptions {
-  /** Also read every allocated block of disks found by bitmap and report changes the bitmap missed. */
-  verifyTracking?: boolean;
   /** 'snapshot-access' (QEMU ≥ 7.1) or a qcow2 overlay; default: by QEMU's version. */
   fleecing?: 'snapshot-access' | 'overlay';
   /** Bound of each guest-agent call (default 10 s; freeze and thaw included). */
@@ -133,7 +131,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
         return { ok: false, problem: `${result.exitCode === undefined ? `killed by signal ${result.signal}` : `exit ${result.exitCode}`} in the guest${tail ? `: ${tail}` : ''}` };
       } catch (error) {
         if (signal?.aborted) throw error;
-        return { ok: false, problem: `in the guest: ${message(error)}` };
+        return { ok: false, problem: `in the guest: ${describeError(error)}` };
       }
     };
     let scriptsOk = !!subject.preScript;
@@ -175,7 +173,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
             await agent.fsfreezeFreeze({ timeoutMs: agentTimeoutMs, signal: options.signal });
             frozen = true;
           } catch (error) {
-            warnings.push(`guest agent could not freeze the file systems (${message(error)}): the point is crash-consistent`);
+            warnings.push(`guest agent could not freeze the file systems (${describeError(error)}): the point is crash-consistent`);
             // A freeze that timed out may still have happened in the guest: thaw to be sure.
             await agent.fsfreezeThaw({ timeoutMs: agentTimeoutMs }).catch(() => undefined);
           }
@@ -190,7 +188,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
       } finally {
         if (agent && frozen) {
           await agent.fsfreezeThaw({ timeoutMs: agentTimeoutMs }).catch((error: unknown) => {
-            warnings.push(`guest agent could not thaw the file systems (${message(error)}): check the guest`);
+            warnings.push(`guest agent could not thaw the file systems (${describeError(error)}): check the guest`);
           });
         }
       }
@@ -243,7 +241,7 @@ export async function backupQemuVm(vault: Vault, subject: BackupSubject, options
           }
         }
       } catch (error) {
-        cleanupProblems.push(`disk "${plan.spec.name}": could not remove the previous checkpoint bitmap: ${message(error)}`);
+        cleanupProblems.push(`disk "${plan.spec.name}": could not remove the previous checkpoint bitmap: ${describeError(error)}`);
       }
     }
     return { point, meta, cleanupProblems };
@@ -273,13 +271,9 @@ async function connectAgent(socket: string, timeoutMs: number, warnings: string[
     return agent;
   } catch (error) {
     agent?.close();
-    warnings.push(`no guest agent answering on ${socket} (${message(error)}): the point is crash-consistent`);
+    warnings.push(`no guest agent answering on ${socket} (${describeError(error)}): the point is crash-consistent`);
     return undefined;
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Finds each disk's node in QEMU and decides how its changes are found. */
@@ -387,7 +381,7 @@ async function cleanup(qmp: QmpClient, created: Created, workDir: string | undef
     try {
       await step();
     } catch (error) {
-      problems.push(`could not ${what}: ${message(error)}`);
+      problems.push(`could not ${what}: ${describeError(error)}`);
     }
   };
   for (const id of created.exports.splice(0)) await attempt(`remove NBD export ${id}`, () => qmp.blockExportDel(id, { ...call, mode: 'hard' }));

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { BovedaError, isBovedaError } from '../core/index.js';
+import { BovedaError, describeError, isBovedaError } from '../core/index.js';
 import { allOrCancel } from '../util/index.js';
 import type { ManifestDisk, PointManifest } from '../repository/index.js';
 import { VaultWriter, loadPoints, writeDisk, type PointSecretInput, type Vault } from '../repository/index.js';
@@ -47,7 +47,7 @@ export interface BackupOptions {
   onProgress?: (progress: DiskProgress) => void;
   /** Injectable for tests; defaults to raw files and block devices (qcow2 image files never go through it). */
   openDisk?: (path: string, options: OpenDiskOptions) => Promise<DiskSource>;
-  /** qcow2 disks of stopped VMs read by dirty bitmap: also read everything and report changes the bitmap missed. */
+  /** Disks read by dirty bitmap (qcow2 images of stopped VMs, running QEMU VMs): also read every allocated block and report changes the bitmap missed. */
   verifyTracking?: boolean;
   /** The VM's disk-encryption secrets (clear values) to store with the point, sealed under the vault's secrets key. */
   secrets?: readonly PointSecretInput[];
@@ -165,7 +165,7 @@ export async function backupVm(vault: Vault, subject: BackupSubject, options: Ba
           return;
         }
         await opened.source.close().catch((error: unknown) => {
-          cleanupProblems.push(`could not clean up after disk ${opened.source.path}: ${error instanceof Error ? error.message : String(error)}`);
+          cleanupProblems.push(`could not clean up after disk ${opened.source.path}: ${describeError(error)}`);
         });
       }));
     }
