@@ -3,25 +3,10 @@ import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises
 import { basename, dirname, join } from 'node:path';
 import { BovedaError } from '../core/index.js';
 import { ADDRESS_BYTES, VaultReader, isZero, type ManifestDisk, type PointManifest, type Vault } from '../repository/index.js';
+import { probeImageFormat } from '../sources/index.js';
 import { throwIfAborted } from '../util/index.js';
 import { asVmBusy, vmLockScope, type DiskProgress } from './backup-vm.js';
 import { restoreToDirectory } from './restore-to-directory.js';
-
-const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
-
-/** Whether the file at `path` is a qcow2 image (by its magic). */
-async function isQcow2(path: string): Promise<boolean> {
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return false;
-  try {
-    const head = new Uint8Array(4);
-    // Unreadable (a directory, an I/O error): not an image; replaceDisk reports what it is.
-    const bytesRead = await handle.read(head, 0, 4, 0).then((result) => result.bytesRead, () => 0);
-    return bytesRead === 4 && Buffer.compare(head, QCOW2_MAGIC) === 0;
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * A qcow2 disk cannot be rewritten block by block from outside QEMU: the point is restored into a
@@ -84,7 +69,8 @@ export async function restoreInPlace(
     const results: ReplacedDisk[] = [];
     for (const target of targets) {
       const disk = reader.disk(point, target.disk);
-      results.push(await isQcow2(target.path) ? await replaceQcow2(vault, point, disk, target.path, options) : await replaceDisk(reader, disk, target.path, options));
+      // Only an image file holding qcow2 is replaced whole; a block device is always rewritten block by block.
+      results.push(await probeImageFormat(target.path) === 'qcow2' ? await replaceQcow2(vault, point, disk, target.path, options) : await replaceDisk(reader, disk, target.path, options));
     }
     return results;
   } finally {
