@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, chown, mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { BovedaError } from '../core/index.js';
+import { BovedaError, describeError } from '../core/index.js';
 import { ADDRESS_BYTES, VaultReader, isZero, type ManifestDisk, type PointManifest, type Vault } from '../repository/index.js';
 import { probeImageFormat } from '../sources/index.js';
 import { throwIfAborted } from '../util/index.js';
@@ -12,13 +12,25 @@ import { restoreToDirectory } from './restore-to-directory.js';
  * A qcow2 disk cannot be rewritten block by block from outside QEMU: the point is restored into a
  * new qcow2 next to it (same file system) and renamed over it, so the disk is either the old image
  * or the whole restored one. Bitmaps of the old image are gone with it: the next backup of the
- * disk falls back to checksum comparison, and says so.
+ * disk falls back to checksum comparison, and says so. The new image gets the old one's mode and
+ * owner before the rename (QEMU often runs as another user, e.g. libvirt-qemu with 0600 images);
+ * when the owner cannot be given to it (not root), the restore fails with DISK_UNREADABLE naming
+ * the image and its owner, and the old image is left as it was.
  */
 async function replaceQcow2(vault: Vault, point: PointManifest, disk: ManifestDisk, path: string, options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void }): Promise<ReplacedDisk> {
+  const original = await stat(path);
   const scratch = join(dirname(path), `.${basename(path)}.boveda-replace-${randomBytes(6).toString('hex')}`);
   await mkdir(scratch, { mode: 0o700 });
   try {
     const [restored] = await restoreToDirectory(vault, point, scratch, { disks: [disk.name], format: 'qcow2', signal: options.signal, onProgress: options.onProgress });
+    const created = await stat(restored!.path);
+    if (created.uid !== original.uid || created.gid !== original.gid) {
+      await chown(restored!.path, original.uid, original.gid).catch((error: unknown) => {
+        throw new BovedaError('DISK_UNREADABLE', `cannot give the restored image of ${path} its owner (uid ${original.uid}, gid ${original.gid}): ${describeError(error)}; run the restore as root or as that user`, { cause: error, details: { path } });
+      });
+    }
+    // After chown, which may clear set-id bits.
+    await chmod(restored!.path, original.mode & 0o7777);
     await rename(restored!.path, path);
     const dir = await open(dirname(path), 'r');
     try {

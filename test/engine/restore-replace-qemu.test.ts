@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertQemuVmStopped, backupVm, restoreInPlace } from '../../src/engine/index.js';
@@ -41,6 +41,23 @@ describe('restore in place of qcow2 disks and running QEMU VMs', () => {
     assert.deepEqual([...header], [0x51, 0x46, 0x49, 0xfb], 'still a qcow2 image');
     const leftovers = execFileSync('ls', ['-a', work], { encoding: 'utf8' }).split('\n').filter((name) => name.includes('boveda-replace'));
     assert.deepEqual(leftovers, []);
+  });
+
+  it('keeps the replaced image\'s mode (and, as root, its owner): QEMU running as another user can still open it', async () => {
+    const raw = join(work, 'owned.raw');
+    const content = random.bytes(8 * BLOCK);
+    await writeFile(raw, content);
+    const { point } = await backupVm(vault, { name: 'owned', disks: [{ name: 'os', path: raw, role: 'os' }] }, { snapshot: false });
+    const image = join(work, 'owned.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(content.length)]);
+    await chmod(image, 0o600);
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) await chown(image, 4242, 4343);
+    await restoreInPlace(vault, point, [{ disk: 'os', path: image }]);
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', raw, image]);
+    const after = await stat(image);
+    assert.equal(after.mode & 0o7777, 0o600);
+    if (asRoot) assert.deepEqual([after.uid, after.gid], [4242, 4343]);
   });
 
   it('refuses while the VM runs (VM_RUNNING naming it), allows once QEMU is gone', async () => {
