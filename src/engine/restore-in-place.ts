@@ -6,7 +6,8 @@ import { ADDRESS_BYTES, VaultReader, isZero, type ManifestDisk, type PointManife
 import { probeImageFormat } from '../sources/index.js';
 import { throwIfAborted } from '../util/index.js';
 import { asVmBusy, vmLockScope, type DiskProgress } from './backup-vm.js';
-import { restoreToDirectory } from './restore-to-directory.js';
+import { checkQemuImg, qemuImgCommand } from './qemu-img.js';
+import { restoreDisk } from './restore-to-directory.js';
 
 /**
  * A qcow2 disk cannot be rewritten block by block from outside QEMU: the point is restored into a
@@ -17,28 +18,28 @@ import { restoreToDirectory } from './restore-to-directory.js';
  * when the owner cannot be given to it (not root), the restore fails with DISK_UNREADABLE naming
  * the image and its owner, and the old image is left as it was.
  */
-async function replaceQcow2(vault: Vault, point: PointManifest, disk: ManifestDisk, path: string, options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void }): Promise<ReplacedDisk> {
+async function replaceQcow2(reader: VaultReader, disk: ManifestDisk, path: string, qemuImg: string, options: { signal?: AbortSignal; onProgress?: (progress: DiskProgress) => void }): Promise<ReplacedDisk> {
   const original = await stat(path);
   const scratch = join(dirname(path), `.${basename(path)}.boveda-replace-${randomBytes(6).toString('hex')}`);
   await mkdir(scratch, { mode: 0o700 });
   try {
-    const [restored] = await restoreToDirectory(vault, point, scratch, { disks: [disk.name], format: 'qcow2', signal: options.signal, onProgress: options.onProgress });
-    const created = await stat(restored!.path);
+    const restored = await restoreDisk(reader, disk, scratch, 'qcow2', qemuImg, { signal: options.signal, onProgress: options.onProgress });
+    const created = await stat(restored.path);
     if (created.uid !== original.uid || created.gid !== original.gid) {
-      await chown(restored!.path, original.uid, original.gid).catch((error: unknown) => {
+      await chown(restored.path, original.uid, original.gid).catch((error: unknown) => {
         throw new BovedaError('DISK_UNREADABLE', `cannot give the restored image of ${path} its owner (uid ${original.uid}, gid ${original.gid}): ${describeError(error)}; run the restore as root or as that user`, { cause: error, details: { path } });
       });
     }
     // After chown, which may clear set-id bits.
-    await chmod(restored!.path, original.mode & 0o7777);
-    await rename(restored!.path, path);
+    await chmod(restored.path, original.mode & 0o7777);
+    await rename(restored.path, path);
     const dir = await open(dirname(path), 'r');
     try {
       await dir.sync();
     } finally {
       await dir.close();
     }
-    return { disk: disk.name, path, blocksChecked: disk.map.blockCount, blocksWritten: disk.map.blockCount - disk.stats.zeroBlocks, bytesWritten: restored!.bytesWritten };
+    return { disk: disk.name, path, blocksChecked: disk.map.blockCount, blocksWritten: disk.map.blockCount - disk.stats.zeroBlocks, bytesWritten: restored.bytesWritten };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -78,11 +79,15 @@ export async function restoreInPlace(
     throw asVmBusy(error, point.subject);
   }
   try {
+    const disks = targets.map((target) => reader.disk(point, target.disk));
+    // Only an image file holding qcow2 is replaced whole; a block device is always rewritten block by block.
+    const qcow2 = await Promise.all(targets.map(async (target) => await probeImageFormat(target.path) === 'qcow2'));
+    // Before any disk is touched: a missing qemu-img must not leave the VM with some disks restored.
+    const qemuImg = qemuImgCommand();
+    if (qcow2.includes(true)) await checkQemuImg(qemuImg, options.signal);
     const results: ReplacedDisk[] = [];
-    for (const target of targets) {
-      const disk = reader.disk(point, target.disk);
-      // Only an image file holding qcow2 is replaced whole; a block device is always rewritten block by block.
-      results.push(await probeImageFormat(target.path) === 'qcow2' ? await replaceQcow2(vault, point, disk, target.path, options) : await replaceDisk(reader, disk, target.path, options));
+    for (const [i, target] of targets.entries()) {
+      results.push(qcow2[i] ? await replaceQcow2(reader, disks[i]!, target.path, qemuImg, options) : await replaceDisk(reader, disks[i]!, target.path, options));
     }
     return results;
   } finally {

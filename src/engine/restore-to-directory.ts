@@ -110,7 +110,12 @@ export async function restoreToDirectory(vault: Vault, point: PointManifest, dir
   }
 }
 
-async function restoreDisk(reader: VaultReader, disk: ManifestDisk, dir: string, format: ImageFormat, qemuImg: string, options: RestoreToDirectoryOptions): Promise<RestoredDisk> {
+/**
+ * Restores one disk to `<dir>/<disk>.img` or `.qcow2` with an open reader (the directory exists;
+ * for qcow2 the caller has checked qemu-img). What restoreToDirectory does per disk, for callers
+ * that already hold a reader (restoreInPlace).
+ */
+export async function restoreDisk(reader: VaultReader, disk: ManifestDisk, dir: string, format: ImageFormat, qemuImg: string, options: RestoreToDirectoryOptions): Promise<RestoredDisk> {
     throwIfAborted(options.signal, 'the restore');
     const path = restoreTargetPath(dir, disk.name, format);
     if (options.force) await rm(path, { force: true });

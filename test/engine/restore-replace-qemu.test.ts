@@ -60,6 +60,27 @@ describe('restore in place of qcow2 disks and running QEMU VMs', () => {
     if (asRoot) assert.deepEqual([after.uid, after.gid], [4242, 4343]);
   });
 
+  it('without qemu-img, refuses before rewriting any disk, also a raw one listed before the qcow2 one', async () => {
+    const raw = join(work, 'pair-os.raw');
+    const dataRaw = join(work, 'pair-data.raw');
+    await writeFile(raw, random.bytes(4 * BLOCK));
+    await writeFile(dataRaw, random.bytes(4 * BLOCK));
+    const { point } = await backupVm(vault, { name: 'pair', disks: [{ name: 'os', path: raw, role: 'os' }, { name: 'data', path: dataRaw, role: 'data' }] }, { snapshot: false });
+    const changed = random.bytes(4 * BLOCK);
+    await writeFile(raw, changed);
+    const image = join(work, 'pair-data.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, String(4 * BLOCK)]);
+    const saved = process.env.BOVEDA_QEMU_IMG;
+    process.env.BOVEDA_QEMU_IMG = join(work, 'nowhere', 'qemu-img');
+    try {
+      await rejectsWith(restoreInPlace(vault, point, [{ disk: 'os', path: raw }, { disk: 'data', path: image }]), 'INVALID_ARGUMENT', 'qemu-img');
+    } finally {
+      if (saved === undefined) delete process.env.BOVEDA_QEMU_IMG;
+      else process.env.BOVEDA_QEMU_IMG = saved;
+    }
+    assert.ok((await readFile(raw)).equals(changed), 'the raw disk was not rewritten');
+  });
+
   it('refuses while the VM runs (VM_RUNNING naming it), allows once QEMU is gone', async () => {
     const qemu = await QemuProcess.start({ diskSizes: [8 * 1024 * 1024] });
     try {
