@@ -1,5 +1,5 @@
 import type { CatalogAccess } from './catalog-access.js';
-import { checkName, fromJson, isoTime, toJson, type TimeInput } from './catalog-values.js';
+import { checkName, clampLimit, fromJson, isoTime, toJson, type TimeInput } from './catalog-values.js';
 
 export type AuditOutcome = 'succeeded' | 'failed' | 'refused';
 
@@ -66,7 +66,7 @@ export class AuditCatalog {
   }
 
   async list(filter: AuditFilter = {}): Promise<AuditEntry[]> {
-    const limit = Math.min(Math.max(1, Math.trunc(filter.limit ?? 100)), 10_000);
+    const limit = clampLimit(filter.limit, 100, 10_000);
     return this.#access.read('list audit entries', async (db) => {
       let query = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(limit);
       if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);

@@ -46,3 +46,8 @@ export function checkBytes(value: unknown, what: string): number {
   }
   return value;
 }
+
+/** A list's row limit: `limit` (else `fallback`) truncated to an integer and held within 1…`max`. */
+export function clampLimit(limit: number | undefined, fallback: number, max: number): number {
+  return Math.min(Math.max(1, Math.trunc(limit ?? fallback)), max);
+}

@@ -78,12 +78,12 @@ export class JobCatalog {
     const when = isoTime(at, this.#access.clock, 'queueing time');
     return this.#access.write(`queue a ${job.type} job`, async (db) => {
       if (job.exclusiveWith && job.exclusiveWith.length > 0 && job.item) {
-        const busy = await activeRows(db, job.item, job.exclusiveWith);
-        if (busy[0]) {
-          const owner = busy[0].owner === null ? null : parseJobOwner(busy[0].owner);
-          const where = owner ? ` (pid ${owner.pid} on ${owner.host}, since ${busy[0].started_at ?? busy[0].queued_at})` : '';
-          throw new BovedaError('VM_BUSY', `VM "${job.item}" is busy: ${busy[0].type} job ${busy[0].id} is ${busy[0].status === 'queued' ? 'queued' : 'in progress'}${where}`, {
-            details: { jobId: busy[0].id },
+        const busy = await firstActiveJob(db, job.item, job.exclusiveWith);
+        if (busy) {
+          const owner = busy.owner === null ? null : parseJobOwner(busy.owner);
+          const where = owner ? ` (pid ${owner.pid} on ${owner.host}, since ${busy.started_at ?? busy.queued_at})` : '';
+          throw new BovedaError('VM_BUSY', `VM "${job.item}" is busy: ${busy.type} job ${busy.id} is ${busy.status === 'queued' ? 'queued' : 'in progress'}${where}`, {
+            details: { jobId: busy.id },
           });
         }
       }
@@ -337,6 +337,14 @@ async function activeRows(db: Db, item: string, types?: readonly JobType[]): Pro
   let query = db.selectFrom('jobs').selectAll().where('item', '=', item).where('status', 'in', ACTIVE);
   if (types) query = query.where('type', 'in', [...types]);
   return query.orderBy('queued_at', 'desc').orderBy('seq', 'desc').execute();
+}
+
+/**
+ * The newest queued or in-progress job of `item` whose type is one of `types`, inside the caller's
+ * transaction (JobCatalog.create and the schedule's claim check exclusiveWith with it), or undefined.
+ */
+export async function firstActiveJob(db: Db, item: string, types: readonly JobType[]): Promise<Selectable<JobsTable> | undefined> {
+  return (await activeRows(db, item, types))[0];
 }
 
 async function findRow(db: Db, id: string): Promise<Selectable<JobsTable> | undefined> {

@@ -1,7 +1,7 @@
 import { BovedaError, type JobType } from '../core/index.js';
 import type { CatalogAccess } from './catalog-access.js';
 import { checkName, isoTime, type TimeInput } from './catalog-values.js';
-import { insertJob, type StoredJob } from './job-catalog.js';
+import { firstActiveJob, insertJob, type StoredJob } from './job-catalog.js';
 
 /** What tryClaim did: claimed (the queued job), or why not. */
 export type ClaimAttempt =
@@ -72,8 +72,7 @@ export class ScheduleCatalog {
       const taken = await db.selectFrom('schedule_claims').select('job_id').where('vm_name', '=', vmName).where('slot', '=', slotIso).executeTakeFirst();
       if (taken) return { outcome: 'claimed-elsewhere' };
       if (options.exclusiveWith && options.exclusiveWith.length > 0) {
-        const busy = await db.selectFrom('jobs').select('id').where('item', '=', vmName).where('status', 'in', ['queued', 'in-progress'])
-          .where('type', 'in', [...options.exclusiveWith]).limit(1).executeTakeFirst();
+        const busy = await firstActiveJob(db, vmName, options.exclusiveWith);
         if (busy) return { outcome: 'busy', jobId: busy.id };
       }
       if (options.maxScheduledBackups !== undefined) {

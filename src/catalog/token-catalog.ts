@@ -3,7 +3,7 @@ import { BovedaError } from '../core/index.js';
 import type { CatalogAccess } from './catalog-access.js';
 import { checkName, isoTime, isoTimeOrNull, type TimeInput } from './catalog-values.js';
 import type { CatalogSchema, TokensTable } from './schema.js';
-import type { StoredUser } from './user-catalog.js';
+import { toStoredUser, type StoredUser } from './user-catalog.js';
 
 type Db = Kysely<CatalogSchema>;
 
@@ -83,10 +83,7 @@ export class TokenCatalog {
       const user = await db.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirstOrThrow();
       return {
         token: toStored(row),
-        user: {
-          name: user.name, role: user.role, passwordHash: user.password_hash, keyRestore: user.key_restore === 1, disabled: user.disabled === 1,
-          createdAt: user.created_at, updatedAt: user.updated_at, passwordChangedAt: user.password_changed_at,
-        },
+        user: toStoredUser(user),
       };
     });
   }

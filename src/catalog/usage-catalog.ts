@@ -1,5 +1,5 @@
 import type { CatalogAccess } from './catalog-access.js';
-import { checkBytes, isoTime, type TimeInput } from './catalog-values.js';
+import { checkBytes, clampLimit, isoTime, type TimeInput } from './catalog-values.js';
 
 /** One usage measurement: the whole vault (vmName null) or one VM, at a time. */
 export interface UsageSample {
@@ -50,7 +50,7 @@ export class UsageCatalog {
   }
 
   async list(filter: UsageSampleFilter = {}): Promise<UsageSample[]> {
-    const limit = Math.min(Math.max(1, Math.trunc(filter.limit ?? 10_000)), 10_000);
+    const limit = clampLimit(filter.limit, 10_000, 10_000);
     const since = filter.since === undefined ? undefined : isoTime(filter.since, this.#access.clock, 'usage history start');
     return this.#access.read('list usage samples', async (db) => {
       let query = db.selectFrom('usage_samples').selectAll().orderBy('time', 'desc').orderBy('id', 'desc').limit(limit);

@@ -76,19 +76,19 @@ export class UserCatalog {
 
   /** USER_NOT_FOUND when there is none of that name. */
   async get(name: string): Promise<StoredUser> {
-    return this.#access.read(`read user ${name}`, async (db) => toStored(await getRow(db, name)));
+    return this.#access.read(`read user ${name}`, async (db) => toStoredUser(await getRow(db, name)));
   }
 
   async find(name: string): Promise<StoredUser | null> {
     return this.#access.read(`read user ${name}`, async (db) => {
       const row = await findRow(db, name);
-      return row ? toStored(row) : null;
+      return row ? toStoredUser(row) : null;
     });
   }
 
   /** Every user, ordered by name. */
   async list(): Promise<StoredUser[]> {
-    return this.#access.read('list users', async (db) => (await db.selectFrom('users').selectAll().orderBy('name').execute()).map(toStored));
+    return this.#access.read('list users', async (db) => (await db.selectFrom('users').selectAll().orderBy('name').execute()).map(toStoredUser));
   }
 
   async count(): Promise<number> {
@@ -117,7 +117,7 @@ export class UserCatalog {
       if (changes.passwordHash !== undefined || (disabled && row.disabled === 0)) {
         await db.deleteFrom('tokens').where('user_id', '=', row.id).where('kind', '=', 'session').execute();
       }
-      return toStored(await getRow(db, name));
+      return toStoredUser(await getRow(db, name));
     });
   }
 
@@ -127,7 +127,7 @@ export class UserCatalog {
       const row = await getRow(db, name);
       if (isEnabledAdmin(row)) await checkNotLastAdmin(db, row, 'remove');
       await db.deleteFrom('users').where('id', '=', row.id).execute();
-      return toStored(row);
+      return toStoredUser(row);
     });
   }
 }
@@ -140,7 +140,7 @@ async function insert(db: Db, user: NewUser, now: string): Promise<StoredUser> {
     key_restore: user.keyRestore ? 1 : 0, disabled: user.disabled ? 1 : 0,
     created_at: now, updated_at: now, password_changed_at: now,
   }).execute();
-  return toStored((await findRow(db, user.name))!);
+  return toStoredUser((await findRow(db, user.name))!);
 }
 
 function isEnabledAdmin(row: UserRow): boolean {
@@ -164,7 +164,8 @@ async function getRow(db: Db, name: string): Promise<UserRow> {
   return row;
 }
 
-function toStored(row: UserRow): StoredUser {
+/** A users row as a StoredUser (the token catalog's findWithUser uses it too). */
+export function toStoredUser(row: UserRow): StoredUser {
   return {
     name: row.name, role: row.role, passwordHash: row.password_hash, keyRestore: row.key_restore === 1, disabled: row.disabled === 1,
     createdAt: row.created_at, updatedAt: row.updated_at, passwordChangedAt: row.password_changed_at,

@@ -140,16 +140,7 @@ export class BlockMapBuilder {
   }
 
   async set(index: number, address: Uint8Array): Promise<void> {
-    if (!(index > this.#lastIndex && index < this.#blockCount)) {
-      throw new RangeError(`block map: index ${index} is out of order or past the disk's ${this.#blockCount} blocks`);
-    }
-    this.#lastIndex = index;
-    const leaf = Math.floor(index / this.#fanout);
-    while (this.#leaf < leaf) await this.#completeLeaf();
-    const slot = index % this.#fanout;
-    this.#levels[0]!.entries.set(address.subarray(0, ADDRESS_BYTES), slot * ADDRESS_BYTES);
-    this.#setInLeaf[slot] = 1;
-    this.#anySetInLeaf = true;
+    return this.setRun(index, address.subarray(0, ADDRESS_BYTES));
   }
 
   /** set() of `addresses.length / 32` consecutive blocks from `first`. */
@@ -158,7 +149,8 @@ export class BlockMapBuilder {
     if (count === 0) return;
     const last = first + count - 1;
     if (!(first > this.#lastIndex && last < this.#blockCount)) {
-      throw new RangeError(`block map: indexes ${first}…${last} are out of order or past the disk's ${this.#blockCount} blocks`);
+      const which = count === 1 ? `index ${first} is` : `indexes ${first}…${last} are`;
+      throw new RangeError(`block map: ${which} out of order or past the disk's ${this.#blockCount} blocks`);
     }
     let k = 0;
     while (k < count) {

@@ -29,6 +29,7 @@ export interface WriteDiskOptions {
    * allocation map). Default: the whole disk is read.
    */
   ranges?: Iterable<DiskRange> | AsyncIterable<DiskRange>;
+  /** Default 'parent' (only used with `ranges`). */
   outside?: 'parent' | 'zero';
   /** Blocks per batch handed to the workers. */
   batchBlocks?: number;
@@ -45,6 +46,13 @@ export interface WriteDiskOptions {
  * concurrently but entered into the map in order; memory is bounded by batchBlocks × concurrency.
  */
 export async function writeDisk(writer: VaultWriter, source: DiskReadSource, options: WriteDiskOptions = {}): Promise<ManifestDisk> {
+  const outside = options.outside ?? 'parent';
+  if (options.ranges && outside === 'parent') {
+    if (!options.parent) throw new TypeError(`disk "${source.name}": ranges relative to a parent need the parent disk`);
+    if (options.parent.sizeBytes !== source.sizeBytes) {
+      throw new TypeError(`disk "${source.name}": ranges relative to the parent need the same size (${options.parent.sizeBytes} then, ${source.sizeBytes} now)`);
+    }
+  }
   const blockSize = writer.vault.config.blockSize;
   const blockCount = Math.ceil(source.sizeBytes / blockSize);
   const batchBlocks = options.batchBlocks ?? Math.max(1, Math.floor((1024 * 1024) / blockSize));
@@ -88,9 +96,6 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     return out;
   };
 
-  if (options.ranges && options.outside === 'parent' && !options.parent) {
-    throw new TypeError(`disk "${source.name}": ranges relative to a parent need the parent disk`);
-  }
   const batches = options.ranges ? rangeBatches(options.ranges, blockSize, blockCount, batchBlocks) : wholeDiskBatches(blockCount, batchBlocks);
   const processBatch = async ({ first, last }: BlockRun) => {
     throwIfAborted(options.signal, `backing up disk "${source.name}"`);
@@ -118,12 +123,9 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
 
   // Blocks not read: kept from the parent ('parent') or zero ('zero'). Both count in the whole-disk
   // zero count (the protected size uses it); zeroing counts as a change where the parent had data.
-  if (options.ranges && options.outside !== 'zero' && options.parent && options.parent.sizeBytes !== source.sizeBytes) {
-    throw new TypeError(`disk "${source.name}": ranges relative to the parent need the same size (${options.parent.sizeBytes} then, ${source.sizeBytes} now)`);
-  }
   const skip = async (first: number, last: number) => {
     if (first >= last) return;
-    if (options.outside === 'zero') {
+    if (outside === 'zero') {
       for (let at = first; at < last; at += ZERO_RUN_BLOCKS) {
         const end = Math.min(last, at + ZERO_RUN_BLOCKS);
         const parent = await parentAddresses(at, end);
@@ -157,7 +159,7 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
     const { first, parent, result, length } = await inFlight.shift()!;
     if (options.ranges) await skip(nextIndex, first);
     nextIndex = first + result.state.length;
-    if (options.ranges && options.outside !== 'zero' && parent) {
+    if (options.ranges && outside === 'parent' && parent) {
       for (let k = 0; k < result.state.length; k++) if (isZero(parent.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES))) zeroInParentRead++;
     }
     const { state, stored } = result;
@@ -182,7 +184,7 @@ export async function writeDisk(writer: VaultWriter, source: DiskReadSource, opt
   if (options.ranges) {
     await skip(nextIndex, blockCount);
     // Blocks kept from the parent are zero exactly where they were zero in the parent.
-    if (options.outside !== 'zero') stats.zeroBlocks += options.parent!.stats.zeroBlocks - zeroInParentRead;
+    if (outside === 'parent') stats.zeroBlocks += options.parent!.stats.zeroBlocks - zeroInParentRead;
   }
   const map = await builder.finish();
   return { name: source.name, sizeBytes: source.sizeBytes, blockSize, map, stats, meta: options.meta ?? {} };

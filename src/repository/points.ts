@@ -90,7 +90,7 @@ export async function deletePoint(vault: Vault, pointId: string): Promise<void> 
 }
 
 async function removePoint(vault: Vault, pointId: string): Promise<void> {
-  await readPoint(vault, pointId);
+  const manifest = await readPoint(vault, pointId);
   const tombstone = `${Paths.deleted}${pointId}`;
   try {
     await vault.store.put(tombstone, new TextEncoder().encode(JSON.stringify({ deletedAt: vault.clock.now().toISOString() })));
@@ -99,8 +99,9 @@ async function removePoint(vault: Vault, pointId: string): Promise<void> {
   }
   await vault.store.delete(`${Paths.points}${pointId}`);
   // After the manifest: a crash in between leaves an orphan secrets object (gc removes it), never a
-  // point whose listed secrets are gone.
-  await vault.store.delete(pointSecretsKey(pointId));
+  // point whose listed secrets are gone. A point that lists none has none to delete: any object under
+  // its id (from an interrupted commit) is an orphan, which gc removes once the manifest is gone.
+  if (manifest.secrets) await vault.store.delete(pointSecretsKey(pointId));
 }
 
 /** Ids of deliberately deleted points whose tombstones gc has not yet cleared. */

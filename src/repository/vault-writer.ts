@@ -118,6 +118,15 @@ export class VaultWriter {
       this.#pending.add(hex);
       toSeal.push(i);
     }
+    const { newBytes, newStoredBytes } = await this.#sealAndStore(addresses, staged, toSeal, stored, signal);
+    return { addresses, stored, newBytes, newStoredBytes };
+  }
+
+  /**
+   * Seals the blocks `toSeal` (indexes into `staged`, their addresses in `addresses`) on a worker and
+   * adds them to packs, marking them in `stored`. Returns the plain and sealed bytes they add.
+   */
+  async #sealAndStore(addresses: Uint8Array, staged: StagedBlocks, toSeal: readonly number[], stored: Uint8Array, signal: AbortSignal | undefined): Promise<{ newBytes: number; newStoredBytes: number }> {
     let newBytes = 0;
     let newStoredBytes = 0;
     if (toSeal.length > 0) {
@@ -127,13 +136,14 @@ export class VaultWriter {
       throwIfAborted(signal, 'storing blocks');
       for (let k = 0; k < toSeal.length; k++) {
         const i = toSeal[k]!;
-        await this.#packs.add(BlobKind.block, sealAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES), sealed[k]!, blocks[i]!.length);
+        const length = staged.lengths[i]!;
+        await this.#packs.add(BlobKind.block, sealAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES), sealed[k]!, length);
         stored[i] = 1;
-        newBytes += blocks[i]!.length;
+        newBytes += length;
         newStoredBytes += sealed[k]!.length;
       }
     }
-    return { addresses, stored, newBytes, newStoredBytes };
+    return { newBytes, newStoredBytes };
   }
 
   /**
@@ -201,19 +211,9 @@ export class VaultWriter {
           this.#pending.add(hex);
           return true;
         });
-        const sealAddresses = new Uint8Array(toSeal.length * ADDRESS_BYTES);
-        toSeal.forEach((i, k) => sealAddresses.set(addresses.subarray(i * ADDRESS_BYTES, (i + 1) * ADDRESS_BYTES), k * ADDRESS_BYTES));
-        if (toSeal.length > 0) {
-          const { sealed } = await pool.seal(sealAddresses, staged, Uint32Array.from(toSeal));
-          throwIfAborted(signal, 'storing blocks');
-          for (let k = 0; k < toSeal.length; k++) {
-            const i = toSeal[k]!;
-            await this.#packs.add(BlobKind.block, sealAddresses.subarray(k * ADDRESS_BYTES, (k + 1) * ADDRESS_BYTES), sealed[k]!, lengths[i]!);
-            stored[i] = 1;
-            newBytes += lengths[i]!;
-            newStoredBytes += sealed[k]!.length;
-          }
-        }
+        const restored = await this.#sealAndStore(addresses, staged, toSeal, stored, signal);
+        newBytes += restored.newBytes;
+        newStoredBytes += restored.newStoredBytes;
       }
       return { addresses, stored, state, newBytes, newStoredBytes };
     } finally {

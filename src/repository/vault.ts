@@ -211,10 +211,15 @@ export class Vault {
     return this.#secretsKey;
   }
 
-  /** The KEK if the vault has one, without creating it (for read-only users such as verify). */
+  /**
+   * The KEK if the vault has one, without creating it (for read-only users such as verify). Once
+   * found it is kept (the key object is create-only, never replaced); "none yet" is not kept.
+   */
   async existingSecretsKey(): Promise<Uint8Array | undefined> {
     if (this.#secretsKey) return this.#secretsKey;
-    return readSecretsKey(this.store, this.config.vaultId, this.#secretsWrapKey());
+    const key = await readSecretsKey(this.store, this.config.vaultId, this.#secretsWrapKey());
+    if (key) this.#secretsKey ??= Promise.resolve(key);
+    return key;
   }
 
   #secretsWrapKey(): Uint8Array {

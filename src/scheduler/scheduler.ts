@@ -1,5 +1,5 @@
 import { dueSlot, isBovedaError, spreadOffsetMs, type Schedule } from '../core/index.js';
-import { currentJobOwner, DEFAULT_JOB_STALE_MS, type Catalog, type ClaimAttempt, type StoredJob } from '../catalog/index.js';
+import { currentJobOwner, type Catalog, type ClaimAttempt, type StoredJob } from '../catalog/index.js';
 import type { Clock } from '../util/index.js';
 
 /** A scheduled backup waits (next tick) while the VM has a backup, scheduled or on demand, queued or running. */
@@ -54,14 +54,15 @@ export interface TickReport {
  * (dueSlot, spreadOffsetMs); this layer only sequences them over the catalog.
  */
 export class Scheduler {
-  readonly #options: Required<SchedulerOptions>;
+  /** orphanStaleAfterMs stays optional: failOrphans has the default. */
+  readonly #options: Required<Omit<SchedulerOptions, 'orphanStaleAfterMs'>> & Pick<SchedulerOptions, 'orphanStaleAfterMs'>;
   readonly #running = new Set<Promise<unknown>>();
   readonly #controller = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<TickReport> | undefined;
 
   constructor(options: SchedulerOptions) {
-    this.#options = { maxConcurrentBackups: 2, spreadWindowMs: 10 * 60_000, orphanStaleAfterMs: DEFAULT_JOB_STALE_MS, ...options };
+    this.#options = { maxConcurrentBackups: 2, spreadWindowMs: 10 * 60_000, ...options };
   }
 
   /** One pass. Jobs it starts keep running after it returns (see report.running). */

@@ -79,6 +79,9 @@ describe('writeDisk over ranges (what a dirty bitmap or an allocation map says)'
         const source = recordingSource('os', v1, []);
         await assert.rejects(writeDisk(writer, source, { parent: p1.disks[0], ranges: [{ offset: 4 * BS, length: 1 }, { offset: 0, length: 1 }], outside: 'parent' }), /out of order/);
         await assert.rejects(writeDisk(writer, source, { ranges: [], outside: 'parent' }), /need the parent/);
+        // outside defaults to 'parent': refused the same way, not a crash at the end.
+        await assert.rejects(writeDisk(writer, source, { ranges: [] }), /need the parent/);
+        await assert.rejects(writeDisk(writer, recordingSource('os', v1.subarray(0, 4 * BS), []), { parent: p1.disks[0], ranges: [] }), /same size/);
         await assert.rejects(writeDisk(writer, recordingSource('os', v1.subarray(0, 4 * BS), []), { parent: p1.disks[0], ranges: [], outside: 'parent' }), /same size/);
       } finally {
         await writer.close();
