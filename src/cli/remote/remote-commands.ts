@@ -19,6 +19,7 @@ import { itemLine } from '../commands/protection.js';
 import { imageFormat, newVmFlags } from '../commands/restore.js';
 import { writeSecretFiles } from '../commands/secrets-restore.js';
 import { readPriceTable, usageLines } from '../commands/usage.js';
+import { DAMAGE_EXIT_CODE } from '../commands/vault-verify.js';
 import { passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
 import { readAll } from '../commands/vm-secret.js';
 import { parseDiskRoles } from '../commands/vm-add.js';
@@ -243,7 +244,7 @@ const REMOTE: Record<string, RemoteAction> = {
     type DiskResult = { name: string; changeDetection?: string; changeDetectionNote?: string | null; bytesRead?: number; trackingMissedBlocks?: number };
     const result = (job.result ?? {}) as { pointId?: string; createdAt?: string; expiresAt?: string | null; type?: string; consistency?: string; disks?: DiskResult[]; trackingMissedBlocks?: number };
     // As the local command: exit 3 when the dirty bitmaps missed changed blocks.
-    if ((result.trackingMissedBlocks ?? 0) > 0) context.setExitCode(3);
+    if ((result.trackingMissedBlocks ?? 0) > 0) context.setExitCode(DAMAGE_EXIT_CODE);
     const missed = (disk: DiskResult) => (disk.trackingMissedBlocks === undefined ? '' : `, tracking missed ${disk.trackingMissedBlocks} block${disk.trackingMissedBlocks === 1 ? '' : 's'}`);
     printDone(context, job, json, () => {
       return [
@@ -331,7 +332,7 @@ const REMOTE: Record<string, RemoteAction> = {
     const json = options.json === true;
     const job = await startAndWait(client, '/api/vault/verify', { readData: options.readData === true ? true : undefined }, context, json);
     const result = (job.result ?? {}) as { ok?: boolean; points?: number; packs?: number; readData?: boolean; problems?: number; bytesChecked?: number };
-    if (result.ok === false) context.setExitCode(3);
+    if (result.ok === false) context.setExitCode(DAMAGE_EXIT_CODE);
     printDone(context, job, json, () => [
       `Checked ${result.points} recovery points, ${result.packs} packs${result.readData ? ` (${formatSize(result.bytesChecked ?? 0)} read)` : ' (structure only; --read-data reads every byte)'} (job ${job.id})`,
       result.ok ? 'No damage found.' : `${result.problems} damaged object${result.problems === 1 ? '' : 's'} found (details: "boveda job show ${job.id}" or the server's vault page).`,
