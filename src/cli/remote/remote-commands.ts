@@ -20,7 +20,7 @@ import { imageFormat, newVmFlags } from '../commands/restore.js';
 import { writeSecretFiles } from '../commands/secrets-restore.js';
 import { readPriceTable, usageLines } from '../commands/usage.js';
 import { DAMAGE_EXIT_CODE } from '../commands/vault-verify.js';
-import { passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
+import { expiresDaysFlag, passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
 import { readAll } from '../commands/vm-secret.js';
 import { parseDiskRoles } from '../commands/vm-add.js';
 import { diskLines, parseDiskSpec, parseScriptTimeout } from '../commands/vm-options.js';
@@ -420,11 +420,7 @@ const REMOTE: Record<string, RemoteAction> = {
     if (options.name === undefined) throw new BovedaError('INVALID_ARGUMENT', '--name is required: say what the token is for');
     const me = await client.request<{ name: string }>('GET', '/api/me', { signal });
     if (me.name !== userName) throw new BovedaError('INVALID_ARGUMENT', `the server creates API tokens for the signed-in user only (${me.name}), not for "${userName}": log in as that user ("boveda login --name ${userName}") or run the command on the server's machine`);
-    let expiresInDays: number | undefined;
-    if (options.expiresDays !== undefined) {
-      expiresInDays = /^\d{1,4}$/.test(options.expiresDays as string) ? Number(options.expiresDays) : NaN;
-      if (!(expiresInDays >= 1 && expiresInDays <= 3650)) throw new BovedaError('INVALID_ARGUMENT', `--expires-days "${String(options.expiresDays)}": expected a whole number of days from 1 to 3650`);
-    }
+    const expiresInDays = expiresDaysFlag(options.expiresDays as string | undefined);
     const issued = await client.request<{ token: string; record: { id: string; name: string; userName: string; expiresAt: string | null } }>('POST', '/api/tokens', { body: { name: options.name, expiresInDays }, signal });
     if (options.json) return printJson(io, { id: issued.record.id, token: issued.token, record: issued.record });
     printLines(io, [
