@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalog, StoredJob } from '../app/index.js';
-
-const FINISHED = new Set(['completed', 'completed-with-warnings', 'failed', 'cancelled']);
+import { isFinished } from '../core/index.js';
 
 export interface JobEventOptions {
   /** Follow this job only: its state now, each change, and the stream ends when it has finished. */
@@ -38,7 +37,7 @@ export async function* jobEvents(catalog: Catalog, options: JobEventOptions): As
     if (options.jobId !== undefined) {
       const job = await catalog.jobs.get(options.jobId);
       if (changed(job)) yield job;
-      if (FINISHED.has(job.status)) return;
+      if (isFinished(job.status)) return;
     } else {
       for (const job of (await catalog.jobs.list({ limit: 50 })).reverse()) if (changed(job)) yield job;
     }

@@ -10,8 +10,9 @@ import type { ApiRoute, AuditSubject, RouteContext, RouteReply } from './route.j
 import { apiRoutes } from './routes/index.js';
 import type { ServerAuth } from './server-auth.js';
 import { defaultWebRoot, staticFile } from './static-files.js';
+import { API_VERSION } from './version.js';
 
-export const API_VERSION = '0.1.0';
+export { API_VERSION };
 /** Requests bodies above this are refused (413): nothing the API takes is bigger. */
 export const BODY_LIMIT = 1024 * 1024;
 export const SESSION_COOKIE = 'boveda_session';
@@ -125,7 +126,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return reply.code(200).type(file.type).header('Content-Length', file.size).send(file.stream);
   });
 
-  const routes: ApiRoute[] = [...apiRoutes(), ...(options.extraRoutes ?? [])];
+  const routes: ApiRoute[] = [...apiRoutes(API_VERSION), ...(options.extraRoutes ?? [])];
   const openapi: ApiRoute = {
     method: 'GET', url: '/api/openapi.json', summary: 'this API as an OpenAPI 3.1 document', permission: 'view', schema: {},
     handler: async () => ({ body: document }),

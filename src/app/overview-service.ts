@@ -52,18 +52,19 @@ export async function overview(app: AppContext): Promise<Overview> {
   rows.sort((a, b) => failing(a) - failing(b) || a.name.localeCompare(b.name));
   const count = (state: ProtectionState) => items.filter((item) => item.state === state).length;
   const sample = samples[0];
+  const points = totals.reduce((sum, total) => sum + total.points, 0);
   return {
     now: app.clock.now().toISOString(),
     counts: {
       vms: vms.length, protected: count('protected'), stopped: count('stopped-retain'), softDeleted: count('soft-deleted'),
-      unprotected: rows.filter((row) => row.state === null).length, points: totals.reduce((sum, total) => sum + total.points, 0),
+      unprotected: rows.filter((row) => row.state === null).length, points,
       runningJobs: running.length, recentFailures: failed.length,
     },
     vms: rows,
     runningJobs: running,
     recentFailures: failed,
     storage: {
-      protectedBytes: rows.reduce((sum, row) => sum + row.protectedBytes, 0), points: totals.reduce((sum, total) => sum + total.points, 0),
+      protectedBytes: rows.reduce((sum, row) => sum + row.protectedBytes, 0), points,
       storedBytes: sample?.storedBytes ?? null, sampledAt: sample?.time ?? null,
     },
   };

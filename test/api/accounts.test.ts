@@ -78,6 +78,8 @@ describe('server accounts with the real UserService', () => {
     const cookie = String(login.headers['set-cookie']).split(';')[0]!;
     assert.match(cookie, /^boveda_session=bvd_/);
     assert.match(String(login.headers['set-cookie']), /HttpOnly; SameSite=Strict/);
+    // Max-Age is measured on the app clock (which expiresAt comes from), not the system's.
+    assert.match(String(login.headers['set-cookie']), /; Max-Age=43200$/);
     const me = await send(f, 'GET', '/api/me', { token: null, cookie });
     assert.equal(me.statusCode, 200);
     assert.deepEqual(me.json<{ name: string; role: string }>().role, 'operator');

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { createPolicy, retentionShortenings, updatePolicy } from '../../app/index.js';
-import { BovedaError, describeRetention, describeSchedule, type PolicyDefinition, type PolicyRecord } from '../../core/index.js';
+import { BovedaError, checkPolicy, describeRetention, describeSchedule, type PolicyDefinition, type PolicyRecord } from '../../core/index.js';
 import { defineRoute, type ApiRoute } from '../route.js';
 import { AnyObject, Body, Name, PolicyParams } from '../schemas.js';
 
@@ -41,8 +41,11 @@ export function policyRoutes(): ApiRoute[] {
         const { app, params, query, body, signal } = context;
         if (body.name !== params.name) throw new BovedaError('INVALID_ARGUMENT', `body/name "${body.name}" differs from the policy in the path ("${params.name}"): policies cannot be renamed`);
         const definition = { ...body, description: body.description ?? null } as PolicyDefinition;
+        // Compared in checkPolicy's normal form: an invalid body is INVALID_ARGUMENT, not a shortening, and
+        // an anchor written with its keys in another order is the same anchor.
+        const { retention } = checkPolicy(definition);
         const current = await app.catalog.policies.get(params.name);
-        const shortened = retentionShortenings(current.retention, (definition.retention ?? current.retention) as PolicyDefinition['retention']);
+        const shortened = retentionShortenings(current.retention, retention);
         if (query.dryRun) return { body: { ...(await updatePolicy(app, definition, { dryRun: true, signal })), shortens: shortened } };
         if (shortened.length > 0) context.require('destroy', { action: 'policy.shorten-retention', target: `policy:${params.name}`, details: { changes: shortened } });
         return { body: { ...(await updatePolicy(app, definition)), shortens: shortened } };

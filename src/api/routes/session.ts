@@ -14,9 +14,10 @@ export function sessionRoutes(version: string): ApiRoute[] {
     defineRoute({
       method: 'POST', url: '/api/login', summary: 'log in: a session token, also set as the boveda_session cookie (rate-limited)', permission: null,
       schema: { body: Body({ name: Name('user name'), password: Type.String({ minLength: 1, maxLength: 1024 }) }) },
-      handler: async ({ body, auth, source, reply }) => {
+      handler: async ({ app, body, auth, source, reply }) => {
         const login = await auth.login(body.name, body.password, source);
-        const maxAge = login.record.expiresAt ? Math.max(0, Math.floor((Date.parse(login.record.expiresAt) - Date.now()) / 1000)) : null;
+        // expiresAt comes from the app clock: the cookie's lifetime is measured on the same clock.
+        const maxAge = login.record.expiresAt ? Math.max(0, Math.floor((Date.parse(login.record.expiresAt) - app.clock.now().getTime()) / 1000)) : null;
         reply.header('Set-Cookie', `${COOKIE}=${login.token}; HttpOnly; SameSite=Strict; Path=/${maxAge !== null ? `; Max-Age=${maxAge}` : ''}`);
         return { body: { token: login.token, expiresAt: login.record.expiresAt, user: login.user } };
       },

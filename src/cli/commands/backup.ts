@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runBackupJob, trackingMissedBlocks } from '../../app/index.js';
+import { diskMeta, runBackupJob, trackingMissedBlocks } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { formatSize } from '../../util/index.js';
 import type { CommandContext } from '../command-context.js';
@@ -7,6 +7,7 @@ import { printJsonLine, printLines } from '../io.js';
 import { ProgressReporter } from '../progress.js';
 import { addDataOptions, type DataCommandOptions } from '../data-options.js';
 import { addNowOption, commandClock, withApp } from '../app-options.js';
+import { DAMAGE_EXIT_CODE } from './vault-verify.js';
 
 interface BackupCliOptions extends DataCommandOptions {
   now?: string;
@@ -71,14 +72,15 @@ export function registerBackup(program: Command, context: CommandContext): void 
       });
       const { point, meta, cleanupProblems, job } = outcome;
       for (const problem of cleanupProblems) io.stderr.write(`warning: ${problem}\n`);
-      if (trackingMissedBlocks(point) > 0) context.setExitCode(3);
+      if (trackingMissedBlocks(point) > 0) context.setExitCode(DAMAGE_EXIT_CODE);
       if (options.json) {
         printJsonLine(io, {
           event: 'completed', id: point.pointId, job: job.id, jobStatus: job.status, vm: point.subject, createdAt: point.createdAt, expiresAt: meta.expiresAt,
           type: meta.type, consistency: meta.consistency, warnings: meta.warnings, durationSeconds: meta.durationSeconds,
-          disks: point.disks.map((disk) => ({ name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection: (disk.meta as { changeDetection?: string }).changeDetection,
-            changeDetectionNote: (disk.meta as { changeDetectionNote?: string | null }).changeDetectionNote ?? null,
-            ...((disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks === undefined ? {} : { trackingMissedBlocks: (disk.meta as { trackingMissedBlocks?: number }).trackingMissedBlocks }) })),
+          disks: point.disks.map((disk) => {
+            const { changeDetection, changeDetectionNote, trackingMissedBlocks: missed } = diskMeta(disk);
+            return { name: disk.name, sizeBytes: disk.sizeBytes, ...disk.stats, changeDetection, changeDetectionNote, ...(missed === undefined ? {} : { trackingMissedBlocks: missed }) };
+          }),
         });
         return;
       }
@@ -88,8 +90,8 @@ export function registerBackup(program: Command, context: CommandContext): void 
         `  job ${job.id}: ${job.status}`,
       ];
       for (const disk of point.disks) {
-        const how = disk.meta as { changeDetection?: string; changeDetectionNote?: string | null };
-        lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new, changes by ${how.changeDetection ?? 'full'}${how.changeDetectionNote ? ` (${how.changeDetectionNote})` : ''}`);
+        const how = diskMeta(disk);
+        lines.push(`  ${disk.name}: ${formatSize(disk.sizeBytes)}, ${disk.stats.changedBlocks} blocks changed, read ${formatSize(disk.stats.bytesRead)}, stored ${formatSize(disk.stats.newStoredBytes)} new, changes by ${how.changeDetection}${how.changeDetectionNote ? ` (${how.changeDetectionNote})` : ''}`);
       }
       for (const warning of meta.warnings) lines.push(`  warning: ${warning}`);
       lines.push(`  took ${meta.durationSeconds} s`);

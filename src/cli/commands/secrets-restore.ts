@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { listVmPoints, localActor, readPointSecrets } from '../../app/index.js';
+import { latestPoint, localActor, readPointSecrets } from '../../app/index.js';
 import { BovedaError } from '../../core/index.js';
 import { withApp, type AppCommandOptions } from '../app-options.js';
 import type { CommandContext } from '../command-context.js';
@@ -31,9 +31,9 @@ export function registerSecretsRestore(program: Command, context: CommandContext
       await withApp(options, io, async (app) => {
         let pointId = options.point;
         if (pointId === undefined) {
-          const points = await listVmPoints(await app.vault(), vmName, context.signal);
-          if (points.length === 0) throw new BovedaError('POINT_NOT_FOUND', `VM "${vmName}" has no recovery points`);
-          pointId = points[points.length - 1]!.id;
+          const latest = await latestPoint(await app.vault(), vmName, context.signal);
+          if (!latest) throw new BovedaError('POINT_NOT_FOUND', `VM "${vmName}" has no recovery points`);
+          pointId = latest.pointId;
         }
         const read = await readPointSecrets(app, vmName, pointId, localActor());
         if (read.secrets.length === 0) throw new BovedaError('SECRET_NOT_FOUND', `recovery point ${read.pointId} of VM "${vmName}" stored no secrets`);

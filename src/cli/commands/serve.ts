@@ -11,6 +11,7 @@ import { addAppOptions, withApp, type AppCommandOptions } from '../app-options.j
 import type { CommandContext } from '../command-context.js';
 import { printJsonLine } from '../io.js';
 import { createScheduler, nonNegativeNumber, positiveInteger, tickLines } from './scheduler.js';
+import { collect } from './vm-options.js';
 
 interface ServeOptions extends AppCommandOptions {
   tickSeconds: string;
@@ -80,7 +81,7 @@ export function registerServe(program: Command, context: CommandContext): void {
     .option('--max-concurrent <n>', 'scheduled backups at once', '2')
     .option('--spread-minutes <n>', 'spread VMs sharing a start time over this many minutes', '10')
     .option('--listen <host:port>', 'serve the API and web UI here (port 0: a free port)', '127.0.0.1:8080')
-    .option('--allow-path <dir>', 'a directory the API may read disks from and restore to (repeatable; default $BOVEDA_ALLOWED_PATHS, else <data-dir>/images, <data-dir>/restores, /var/lib/libvirt/images)', (value: string, list: string[]) => [...list, value], [] as string[])
+    .option('--allow-path <dir>', 'a directory the API may read disks from and restore to (repeatable; default $BOVEDA_ALLOWED_PATHS, else <data-dir>/images, <data-dir>/restores, /var/lib/libvirt/images)', collect, [] as string[])
     .action(async (options: ServeOptions) => {
       const { io, signal } = context;
       const tickMs = nonNegativeNumber('--tick-seconds', options.tickSeconds) * 1000;

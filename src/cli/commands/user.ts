@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { checkPassword, generatePassword, localActor, UserService, type TokenRecord, type UserRecord } from '../../app/index.js';
+import { checkPassword, generatePassword, localActor, MAX_TOKEN_EXPIRY_DAYS, UserService, type TokenRecord, type UserRecord } from '../../app/index.js';
 import { BovedaError, isRole, ROLES, type Role } from '../../core/index.js';
 import { withApp } from '../app-options.js';
 import { addCatalogOnlyOptions, type CatalogCommandOptions } from '../catalog-options.js';
@@ -82,11 +82,7 @@ export function registerUser(program: Command, context: CommandContext): void {
     .option('--expires-days <n>', 'expire after N days (1 to 3650; default: never)')
     .action(async (userName: string, options: UserOptions & { name?: string; expiresDays?: string }) => {
       if (options.name === undefined) throw new BovedaError('INVALID_ARGUMENT', '--name is required: say what the token is for');
-      let expiresInDays: number | undefined;
-      if (options.expiresDays !== undefined) {
-        expiresInDays = /^\d{1,4}$/.test(options.expiresDays) ? Number(options.expiresDays) : NaN;
-        if (!(expiresInDays >= 1 && expiresInDays <= 3650)) throw new BovedaError('INVALID_ARGUMENT', `--expires-days "${options.expiresDays}": expected a whole number of days from 1 to 3650`);
-      }
+      const expiresInDays = expiresDaysFlag(options.expiresDays);
       const issued = await withUsers(options, io, (service) => service.createApiToken(userName, { name: options.name!, expiresInDays }, localActor()));
       if (options.json) return printJson(io, { id: issued.record.id, token: issued.token, record: issued.record });
       printLines(io, [
@@ -162,4 +158,15 @@ export function tokenTable(tokens: TokenRecord[]): string[] {
       entry.createdAt.padEnd(24), (entry.expiresAt ?? 'never').padEnd(24), entry.lastUsedAt ?? 'never',
     ].join('  ')),
   ];
+}
+
+/**
+ * --expires-days of a token or login (local and remote forms): a whole number of days from 1 to
+ * MAX_TOKEN_EXPIRY_DAYS, at most 4 digits; undefined when not given (never expires).
+ */
+export function expiresDaysFlag(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const days = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(days >= 1 && days <= MAX_TOKEN_EXPIRY_DAYS)) throw new BovedaError('INVALID_ARGUMENT', `--expires-days "${text}": expected a whole number of days from 1 to ${MAX_TOKEN_EXPIRY_DAYS}`);
+  return days;
 }

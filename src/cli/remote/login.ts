@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { BovedaError } from '../../core/index.js';
 import type { CommandContext } from '../command-context.js';
 import { printJson, printLines, promptSecret } from '../io.js';
-import { readPasswordFile } from '../commands/user.js';
+import { expiresDaysFlag, readPasswordFile } from '../commands/user.js';
 import { ApiClient, remoteServer, SERVER_ENV, TOKEN_ENV } from './api-client.js';
 
 interface LoginOptions {
@@ -32,11 +32,7 @@ export function registerLogin(program: Command, context: CommandContext): void {
       const server = options.server ?? remoteServer(io.env);
       if (server === undefined) throw new BovedaError('INVALID_ARGUMENT', `give the server with --server URL or $${SERVER_ENV}`);
       const url = new ApiClient(server).baseUrl;
-      let expiresInDays: number | undefined;
-      if (options.expiresDays !== undefined) {
-        expiresInDays = /^\d{1,4}$/.test(options.expiresDays) ? Number(options.expiresDays) : NaN;
-        if (!(expiresInDays >= 1 && expiresInDays <= 3650)) throw new BovedaError('INVALID_ARGUMENT', `--expires-days "${options.expiresDays}": expected a whole number of days from 1 to 3650`);
-      }
+      const expiresInDays = expiresDaysFlag(options.expiresDays);
       const password = options.passwordFile !== undefined ? await readPasswordFile(options.passwordFile) : await promptSecret(io, `Password of ${options.name} on ${url}: `);
       if (password === '') throw new BovedaError('INVALID_ARGUMENT', 'no password given');
       const login = await new ApiClient(url).request<{ token: string }>('POST', '/api/login', { body: { name: options.name, password }, signal });

@@ -19,7 +19,8 @@ import { itemLine } from '../commands/protection.js';
 import { imageFormat, newVmFlags } from '../commands/restore.js';
 import { writeSecretFiles } from '../commands/secrets-restore.js';
 import { readPriceTable, usageLines } from '../commands/usage.js';
-import { passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
+import { DAMAGE_EXIT_CODE } from '../commands/vault-verify.js';
+import { expiresDaysFlag, passwordLines, readPasswordFile, roleFlag, tokenTable, userTable } from '../commands/user.js';
 import { readAll } from '../commands/vm-secret.js';
 import { parseDiskRoles } from '../commands/vm-add.js';
 import { diskLines, parseDiskSpec, parseScriptTimeout } from '../commands/vm-options.js';
@@ -243,7 +244,7 @@ const REMOTE: Record<string, RemoteAction> = {
     type DiskResult = { name: string; changeDetection?: string; changeDetectionNote?: string | null; bytesRead?: number; trackingMissedBlocks?: number };
     const result = (job.result ?? {}) as { pointId?: string; createdAt?: string; expiresAt?: string | null; type?: string; consistency?: string; disks?: DiskResult[]; trackingMissedBlocks?: number };
     // As the local command: exit 3 when the dirty bitmaps missed changed blocks.
-    if ((result.trackingMissedBlocks ?? 0) > 0) context.setExitCode(3);
+    if ((result.trackingMissedBlocks ?? 0) > 0) context.setExitCode(DAMAGE_EXIT_CODE);
     const missed = (disk: DiskResult) => (disk.trackingMissedBlocks === undefined ? '' : `, tracking missed ${disk.trackingMissedBlocks} block${disk.trackingMissedBlocks === 1 ? '' : 's'}`);
     printDone(context, job, json, () => {
       return [
@@ -331,7 +332,7 @@ const REMOTE: Record<string, RemoteAction> = {
     const json = options.json === true;
     const job = await startAndWait(client, '/api/vault/verify', { readData: options.readData === true ? true : undefined }, context, json);
     const result = (job.result ?? {}) as { ok?: boolean; points?: number; packs?: number; readData?: boolean; problems?: number; bytesChecked?: number };
-    if (result.ok === false) context.setExitCode(3);
+    if (result.ok === false) context.setExitCode(DAMAGE_EXIT_CODE);
     printDone(context, job, json, () => [
       `Checked ${result.points} recovery points, ${result.packs} packs${result.readData ? ` (${formatSize(result.bytesChecked ?? 0)} read)` : ' (structure only; --read-data reads every byte)'} (job ${job.id})`,
       result.ok ? 'No damage found.' : `${result.problems} damaged object${result.problems === 1 ? '' : 's'} found (details: "boveda job show ${job.id}" or the server's vault page).`,
@@ -419,11 +420,7 @@ const REMOTE: Record<string, RemoteAction> = {
     if (options.name === undefined) throw new BovedaError('INVALID_ARGUMENT', '--name is required: say what the token is for');
     const me = await client.request<{ name: string }>('GET', '/api/me', { signal });
     if (me.name !== userName) throw new BovedaError('INVALID_ARGUMENT', `the server creates API tokens for the signed-in user only (${me.name}), not for "${userName}": log in as that user ("boveda login --name ${userName}") or run the command on the server's machine`);
-    let expiresInDays: number | undefined;
-    if (options.expiresDays !== undefined) {
-      expiresInDays = /^\d{1,4}$/.test(options.expiresDays as string) ? Number(options.expiresDays) : NaN;
-      if (!(expiresInDays >= 1 && expiresInDays <= 3650)) throw new BovedaError('INVALID_ARGUMENT', `--expires-days "${String(options.expiresDays)}": expected a whole number of days from 1 to 3650`);
-    }
+    const expiresInDays = expiresDaysFlag(options.expiresDays as string | undefined);
     const issued = await client.request<{ token: string; record: { id: string; name: string; userName: string; expiresAt: string | null } }>('POST', '/api/tokens', { body: { name: options.name, expiresInDays }, signal });
     if (options.json) return printJson(io, { id: issued.record.id, token: issued.token, record: issued.record });
     printLines(io, [
