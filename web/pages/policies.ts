@@ -7,7 +7,7 @@ import { actionButton, emptyState, errorBox, link, notice, section, table } from
 import { checked, field, h, option, replace, type Child } from '../dom.js';
 import { formatBytes } from '../format.js';
 import type { Page, PageContext } from '../page.js';
-import { fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
+import { anchorChoices, fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
 import type { ListedPolicy, Policy } from '../types.js';
 import { listOf } from './vms.js';
 
@@ -63,8 +63,7 @@ function input(name: string, value: string, attrs: Record<string, string | numbe
 }
 
 function anchorSelect(name: string, value: string): HTMLSelectElement {
-  const values = [...Array.from({ length: 28 }, (_, i) => String(i + 1)), 'last', 'first-sun', 'first-mon', 'first-sat', 'last-sun', 'last-fri', 'last-sat'];
-  return h('select', { name }, values.map((v) => option(v, v === 'last' ? 'last day' : /^\d/.test(v) ? `day ${v}` : v.replace('-', ' '), v === value)));
+  return h('select', { name }, anchorChoices().map(([v, label]) => option(v, label, v === value)));
 }
 
 function readFields(form: HTMLFormElement): PolicyFields {
