@@ -63,6 +63,8 @@ export const jobsPage: Page = async (context) => {
       if (bar && row.getAttribute('data-status') === job.status) updateProgressBar(bar, job);
       else fillRow(context, row, job);
     } else {
+      // A listed job keeps updating whatever its status becomes; a new one joins only if it matches ?status=.
+      if (filter.status && job.status !== filter.status) return;
       body.prepend(jobRow(context, job));
       if (!tableElement.isConnected) holder.replaceChildren(tableElement);
     }
