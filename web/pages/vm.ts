@@ -6,7 +6,7 @@
 import { api, ApiError, seg } from '../api.js';
 import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, table, updateProgressBar } from '../components.js';
 import { barChart } from '../charts.js';
-import { checked, field, h, option, replace, svg } from '../dom.js';
+import { checked, field, h, option, replace, svg, type Child } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime, shortId } from '../format.js';
 import type { Page, PageContext } from '../page.js';
@@ -56,6 +56,7 @@ function timeline(context: PageContext, vm: Vm, points: Point[]): HTMLElement {
   // The values of a point's secrets are shown in one panel below the table (restore-keys only).
   const canRestoreKeys = context.can('restore-keys');
   const keysPanel = h('div', { 'data-testid': 'restored-keys' });
+  context.onLeave(() => showInKeysPanel(keysPanel, []));
   const rows = [...sorted].reverse().map((point) => [
     h('code', { title: point.id }, shortId(point.id)),
     formatTime(point.createdAt),
@@ -76,23 +77,35 @@ function timeline(context: PageContext, vm: Vm, points: Point[]): HTMLElement {
 
 const SECRET_KINDS = ['luks-passphrase', 'key-file', 'other'];
 
+/** The download URLs of the secret values a keys panel shows. */
+const keysPanelUrls = new WeakMap<HTMLElement, string[]>();
+
+/**
+ * Replaces what the keys panel shows (no children: hides the values), revoking the download URLs of those
+ * it showed before; `urls` are those of the new content.
+ */
+function showInKeysPanel(panel: HTMLElement, urls: string[], ...children: Child[]): void {
+  for (const url of keysPanelUrls.get(panel) ?? []) URL.revokeObjectURL(url);
+  keysPanelUrls.set(panel, urls);
+  replace(panel, ...children);
+}
+
 /** POST …/points/:point/secrets/restore: the values, as text and as a download each (the read is audited). */
 async function restoreKeys(context: PageContext, vm: Vm, point: Point, panel: HTMLElement): Promise<void> {
-  replace(panel, h('p', { class: 'muted' }, `Reading the secrets of point ${shortId(point.id)}…`));
+  showInKeysPanel(panel, [], h('p', { class: 'muted' }, `Reading the secrets of point ${shortId(point.id)}…`));
   let answer: { pointId: string; secrets: RestoredSecret[] };
   try {
     answer = await api.post(`/api/vms/${seg(vm.name)}/points/${seg(point.id)}/secrets/restore`, {});
   } catch (error) {
-    replace(panel, errorBox(error, 'The keys were not restored'));
+    showInKeysPanel(panel, [], errorBox(error, 'The keys were not restored'));
     return;
   }
   const audited = notice(`This read of the secrets of point ${shortId(answer.pointId)} was recorded in the audit log (secrets.read, by ${context.me.name}).`);
   if (answer.secrets.length === 0) {
-    replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited, emptyState('This point holds no secrets', 'Secrets set on the VM are carried by the backups taken after they were set.')));
+    showInKeysPanel(panel, [], section(`Keys of point ${shortId(answer.pointId)}`, audited, emptyState('This point holds no secrets', 'Secrets set on the VM are carried by the backups taken after they were set.')));
     return;
   }
   const urls: string[] = [];
-  context.onLeave(() => { for (const url of urls) URL.revokeObjectURL(url); });
   const rows = answer.secrets.map((secret) => {
     const bytes = base64ToBytes(secret.valueBase64);
     const text = readableText(bytes);
@@ -104,9 +117,9 @@ async function restoreKeys(context: PageContext, vm: Vm, point: Point, panel: HT
       h('a', { href: url, download: `${vm.name}-${secret.name}`, 'data-download': secret.name }, 'Download'),
     ];
   });
-  replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited,
+  showInKeysPanel(panel, urls, section(`Keys of point ${shortId(answer.pointId)}`, audited,
     table(['secret', 'kind', 'size', 'value', ''], rows),
-    h('p', {}, h('button', { type: 'button', class: 'small', onclick: () => replace(panel) }, 'Hide values'))));
+    h('p', {}, h('button', { type: 'button', class: 'small', onclick: () => showInKeysPanel(panel, []) }, 'Hide values'))));
 }
 
 function secretForm(context: PageContext, vm: Vm): HTMLElement {
