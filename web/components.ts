@@ -43,6 +43,11 @@ const STATUS_CLASS: Record<string, string> = {
   off: 'warn',
 };
 
+/** A headline number with its label (dashboard, usage, vault). */
+export function tile(label: string, value: string, testId?: string): HTMLElement {
+  return h('div', { class: 'tile', 'data-testid': testId }, h('div', { class: 'tile-value' }, value), h('div', { class: 'tile-label' }, label));
+}
+
 export function badge(text: string | null | undefined): HTMLElement {
   const value = text ?? 'none';
   return h('span', { class: `badge ${STATUS_CLASS[value] ?? 'neutral'}`, 'data-status': value }, value);

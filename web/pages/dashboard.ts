@@ -3,16 +3,12 @@
  * server's order), storage used, running jobs with live progress, recent failures.
  */
 import { api, seg } from '../api.js';
-import { badge, emptyState, link, progressBar, section, table, updateProgressBar } from '../components.js';
+import { badge, emptyState, link, progressBar, section, table, tile, updateProgressBar } from '../components.js';
 import { h } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { Overview } from '../types.js';
-
-function tile(label: string, value: string, testId: string): HTMLElement {
-  return h('div', { class: 'tile', 'data-testid': testId }, h('div', { class: 'tile-value' }, value), h('div', { class: 'tile-label' }, label));
-}
 
 export const dashboardPage: Page = async (context) => {
   const overview = await api.get<Overview>('/api/overview');

@@ -1,6 +1,6 @@
 /** Usage and billing: per-VM sizes, billing state and monthly estimate; charts over time. */
 import { api, query } from '../api.js';
-import { badge, emptyState, section, table } from '../components.js';
+import { badge, emptyState, section, table, tile } from '../components.js';
 import { lineChart, type Series } from '../charts.js';
 import { h, svg } from '../dom.js';
 import { formatBytes, formatMoney, formatTime } from '../format.js';
@@ -51,10 +51,10 @@ export const usagePage: Page = async (context) => {
   return h('div', {},
     h('h1', {}, 'Usage & billing'),
     h('div', { class: 'tiles' },
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, `${totals.billedVms} / ${totals.vms}`), h('div', { class: 'tile-label' }, 'billed VMs')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, formatBytes(totals.protectedBytes)), h('div', { class: 'tile-label' }, 'protected size')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, formatBytes(totals.storedBytes)), h('div', { class: 'tile-label' }, 'stored')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, totals.cost ? formatMoney(totals.cost.total, currency) : 'no price table'), h('div', { class: 'tile-label' }, 'monthly estimate'))),
+      tile('billed VMs', `${totals.billedVms} / ${totals.vms}`),
+      tile('protected size', formatBytes(totals.protectedBytes)),
+      tile('stored', formatBytes(totals.storedBytes)),
+      tile('monthly estimate', totals.cost ? formatMoney(totals.cost.total, currency) : 'no price table')),
     section('Per VM', vmTable),
     section(`Over the last ${days} days`, charts));
 };
