@@ -1,5 +1,5 @@
 /** Vault health: last verify (status, when, problems), last gc, sizes; verify now and gc. */
-import { api } from '../api.js';
+import { api, seg } from '../api.js';
 import { actionButton, badge, emptyState, link, section, table, tile } from '../components.js';
 import { h } from '../dom.js';
 import { formatBytes, formatTime } from '../format.js';
@@ -28,7 +28,7 @@ function jobSummary(job: Job | null | undefined, what: string): HTMLElement {
   return table(['', ''], [
     ['status', badge(job.status)],
     ['when', formatTime(job.endedAt ?? job.startedAt ?? job.queuedAt)],
-    ['job', link(`#/jobs/${encodeURIComponent(job.id)}`, job.id)],
+    ['job', link(`#/jobs/${seg(job.id)}`, job.id)],
     ['problems', job.error ? h('span', { class: 'bad-text' }, h('code', {}, job.error.code), ' ', job.error.message) : job.warnings.length > 0 ? h('ul', {}, job.warnings.map((w) => h('li', {}, w))) : 'none'],
     ['result', resultView(job.result)],
   ], { class: 'details' });
