@@ -3,7 +3,7 @@
  * point), on-demand backup, restore, stop protection / delete data (with the right permission and
  * a confirmation), the names of its disk-encryption secrets, and its recent jobs.
  */
-import { api, ApiError, seg } from '../api.js';
+import { api, ApiError, query, seg } from '../api.js';
 import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, table, updateProgressBar } from '../components.js';
 import { barChart } from '../charts.js';
 import { checked, field, h, option, replace, svg, type Child } from '../dom.js';
@@ -251,7 +251,7 @@ export const vmPage: Page = async (context) => {
     api.get<unknown>(`${path}/points`).then((answer) => listOf<Point>(answer, 'points')),
     api.get<unknown>('/api/policies').then((answer) => listOf<Policy>(answer, 'policies')),
     api.get<unknown>(`${path}/secrets`).then((answer) => listOf<Secret>(answer, 'secrets')).catch((error: unknown) => error),
-    api.get<unknown>(`/api/jobs?vm=${seg(name)}&limit=10`).then((answer) => listOf<Job>(answer, 'jobs')),
+    api.get<unknown>(`/api/jobs${query({ vm: name, limit: 10 })}`).then((answer) => listOf<Job>(answer, 'jobs')),
   ]);
   const disks = table(['disk', 'path', 'role', 'present', 'size', 'problem'], detail.disks.map((disk) => [
     disk.name, h('code', {}, disk.path), disk.backedUp === false ? `${disk.role} (not backed up)` : disk.role,
