@@ -2,13 +2,12 @@
  * My account (every user): who I am and what my role may do, my password, my API tokens (create —
  * the secret is shown once, with a copy button —, list, revoke).
  */
-import { api, seg } from '../api.js';
+import { api, listOf, seg } from '../api.js';
 import { actionButton, copyButton, emptyState, errorBox, section, table } from '../components.js';
 import { field, h, replace } from '../dom.js';
 import { formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { ApiToken } from '../types.js';
-import { listOf } from './vms.js';
 
 async function tokenList(holder: HTMLElement): Promise<void> {
   const tokens = listOf<ApiToken>(await api.get<unknown>('/api/tokens'), 'tokens');

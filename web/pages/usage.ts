@@ -1,12 +1,11 @@
 /** Usage and billing: per-VM sizes, billing state and monthly estimate; charts over time. */
-import { api, query } from '../api.js';
+import { api, listOf, query } from '../api.js';
 import { badge, emptyState, section, table, tile } from '../components.js';
 import { lineChart, type Series } from '../charts.js';
 import { h, svg } from '../dom.js';
 import { formatBytes, formatMoney, formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { Usage, UsageSample } from '../types.js';
-import { listOf } from './vms.js';
 
 /** One series per VM (samples without a VM are vault totals). */
 export function seriesByVm(samples: UsageSample[], value: (sample: UsageSample) => number): Series[] {

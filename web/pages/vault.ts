@@ -1,12 +1,10 @@
 /** Vault health: last verify (status, when, problems), last gc, sizes; verify now and gc. */
 import { api, seg } from '../api.js';
-import { actionButton, badge, emptyState, link, section, table, tile } from '../components.js';
+import { actionButton, badge, emptyState, link, resultView, section, startedJob, table, tile } from '../components.js';
 import { h } from '../dom.js';
 import { formatBytes, formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job } from '../types.js';
-import { resultView } from './policies.js';
-import { startedJob } from './vm.js';
 
 interface VaultInfo {
   config: Record<string, unknown>;

@@ -3,8 +3,8 @@
  * point), on-demand backup, restore, stop protection / delete data (with the right permission and
  * a confirmation), the names of its disk-encryption secrets, and its recent jobs.
  */
-import { api, ApiError, query, seg } from '../api.js';
-import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, table, updateProgressBar } from '../components.js';
+import { api, ApiError, listOf, query, seg } from '../api.js';
+import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, startedJob, table, updateProgressBar } from '../components.js';
 import { barChart } from '../charts.js';
 import { checked, field, h, option, replace, svg, type Child } from '../dom.js';
 import { onJob } from '../events.js';
@@ -12,20 +12,7 @@ import { formatBytes, formatTime, shortId } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job, Point, Policy, RestoredSecret, Secret, Vm, VmDetail } from '../types.js';
 import { base64ToBytes, bytesToBase64, readableText } from '../secret-bytes.js';
-import { listOf, protectForm } from './vms.js';
-
-/** Shows a started job (202 {job}) with a live progress bar and a link to its page. */
-export function startedJob(context: PageContext, answer: unknown): HTMLElement {
-  const job = ((answer as { job?: Job } | null)?.job ?? answer) as Job;
-  const bar = progressBar(job);
-  const status = h('span', { class: 'job-status' }, badge(job.status));
-  context.onLeave(onJob((changed) => {
-    if (changed.id !== job.id) return;
-    updateProgressBar(bar, changed);
-    status.replaceChildren(badge(changed.status), changed.error ? h('span', { class: 'bad-text' }, ' ', h('code', {}, changed.error.code), ' ', changed.error.message) : '');
-  }));
-  return h('div', { class: 'started-job', 'data-job': job.id }, `${job.type} job `, link(`#/jobs/${seg(job.id)}`, job.id), ' ', status, bar);
-}
+import { protectForm } from './vms.js';
 
 /** What a point cost the vault: the stored bytes of the blocks it added. */
 function pointBytes(point: Point): number {
