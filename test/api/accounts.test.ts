@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { accountRoutes, createServer, secretRoutes } from '../../src/api/index.js';
+import { accountRoutes, createServer, openApiPath, secretRoutes } from '../../src/api/index.js';
 import { Catalog, initLocalVault, LazyAppContext, LoginThrottle, UserService } from '../../src/app/index.js';
 import { ROLES, roleRank, type Role } from '../../src/core/index.js';
 import { ManualClock } from '../../src/util/index.js';
@@ -222,7 +222,7 @@ describe('server accounts with the real UserService', () => {
     assert.deepEqual(routes, Object.keys(EXPECTED).sort());
     const openapi = (await send(f, 'GET', '/api/openapi.json', { role: 'reader' })).json<{ paths: Record<string, unknown> }>();
     for (const key of routes) {
-      const path = key.split(' ')[1]!.replace(/:(\w+)/g, '{$1}');
+      const path = openApiPath(key.split(' ')[1]!);
       assert.ok(openapi.paths[path], `${path} in the OpenAPI document`);
     }
   });
