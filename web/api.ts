@@ -71,3 +71,10 @@ export function query(params: Record<string, string | number | undefined | null>
   const text = search.toString();
   return text === '' ? '' : `?${text}`;
 }
+
+/** Unwraps a list answer: the API may send an array or `{ <key>: [...] }`. */
+export function listOf<T>(answer: unknown, key: string): T[] {
+  if (Array.isArray(answer)) return answer as T[];
+  const value = (answer as Record<string, unknown> | null)?.[key];
+  return Array.isArray(value) ? (value as T[]) : [];
+}

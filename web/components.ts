@@ -1,7 +1,9 @@
-/** Pieces every page uses: error and empty states, status badges, job progress bars, tables. */
-import { ApiError } from './api.js';
+/** Pieces every page uses: error and empty states, status badges, job progress bars, tables, tiles, a started job, a result. */
+import { ApiError, seg } from './api.js';
 import { h, type Child } from './dom.js';
+import { onJob } from './events.js';
 import { formatBytes, formatRate, progressPercent } from './format.js';
+import type { PageContext } from './page.js';
 import type { Job } from './types.js';
 
 /** The API's code and message (never a stack trace, never a blank page). */
@@ -42,6 +44,11 @@ const STATUS_CLASS: Record<string, string> = {
   on: 'ok',
   off: 'warn',
 };
+
+/** A headline number with its label (dashboard, usage, vault). */
+export function tile(label: string, value: string, testId?: string): HTMLElement {
+  return h('div', { class: 'tile', 'data-testid': testId }, h('div', { class: 'tile-value' }, value), h('div', { class: 'tile-label' }, label));
+}
 
 export function badge(text: string | null | undefined): HTMLElement {
   const value = text ?? 'none';
@@ -149,4 +156,30 @@ export function copyButton(text: string, source: HTMLElement): HTMLElement {
     }
   });
   return h('span', {}, button, status);
+}
+
+/** Shows a started job (202 {job}) with a live progress bar and a link to its page. */
+export function startedJob(context: PageContext, answer: unknown): HTMLElement {
+  const job = ((answer as { job?: Job } | null)?.job ?? answer) as Job;
+  const bar = progressBar(job);
+  const status = h('span', { class: 'job-status' }, badge(job.status));
+  context.onLeave(onJob((changed) => {
+    if (changed.id !== job.id) return;
+    updateProgressBar(bar, changed);
+    status.replaceChildren(badge(changed.status), changed.error ? h('span', { class: 'bad-text' }, ' ', h('code', {}, changed.error.code), ' ', changed.error.message) : '');
+  }));
+  return h('div', { class: 'started-job', 'data-job': job.id }, `${job.type} job `, link(`#/jobs/${seg(job.id)}`, job.id), ' ', status, bar);
+}
+
+/** A dry run's or a result's fields, sizes in bytes shown as such. */
+export function resultView(value: unknown): Child {
+  if (value === null || value === undefined) return '—';
+  if (Array.isArray(value)) return value.length === 0 ? 'none' : h('ul', {}, value.map((item) => h('li', {}, resultView(item))));
+  if (typeof value === 'object') {
+    return h('dl', { class: 'result' }, Object.entries(value as Record<string, unknown>).map(([key, item]) => [
+      h('dt', {}, key),
+      h('dd', {}, typeof item === 'number' && /bytes$/i.test(key) ? formatBytes(item) : resultView(item)),
+    ]));
+  }
+  return String(value);
 }

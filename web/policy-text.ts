@@ -44,6 +44,18 @@ export function anchorValue(on: MonthAnchor): string {
 }
 
 /**
+ * Every anchor core accepts, as [value, label]: days 1..28 (POLICY_LIMITS.anchorDay), the last day,
+ * and the first and last of each weekday.
+ */
+export function anchorChoices(): [string, string][] {
+  return [
+    ...Array.from({ length: 28 }, (_, i): [string, string] => [String(i + 1), `day ${i + 1}`]),
+    ['last', 'last day'],
+    ...(['first', 'last'] as const).flatMap((which) => WEEKDAYS.map((day): [string, string] => [`${which}-${day}`, `${which} ${day}`])),
+  ];
+}
+
+/**
  * The policy the fields describe. Numbers are passed as typed (NaN for garbage) so the server's
  * validation names the field; the UI does not second-guess it.
  */

@@ -4,63 +4,47 @@
  * for every role, refusals included, and the audit rows they leave.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { accountRoutes, createServer, secretRoutes } from '../../src/api/index.js';
-import { Catalog, initLocalVault, LazyAppContext, LoginThrottle, UserService } from '../../src/app/index.js';
+import type { LightMyRequestResponse } from 'fastify';
+import { accountRoutes, openApiPath, secretRoutes } from '../../src/api/index.js';
+import { LoginThrottle, UserService } from '../../src/app/index.js';
 import { ROLES, roleRank, type Role } from '../../src/core/index.js';
 import { ManualClock } from '../../src/util/index.js';
-import { assertClientError, assertNoStack, writeImage } from './helpers.js';
+import { assertClientError, assertNoStack, call, startTestServer, writeImage, type TestServer } from './helpers.js';
 
 const PASSWORD = 'a long enough password';
 const ADMIN = { userName: 'setup', source: 'test' };
 
-interface Fixture {
-  server: FastifyInstance;
-  app: LazyAppContext;
+interface Fixture extends TestServer<UserService> {
   users: UserService;
   clock: ManualClock;
   tokens: Record<Role, string>;
-  dir: string;
-  close(): Promise<void>;
 }
 
 async function start(): Promise<Fixture> {
   process.env.BOVEDA_SCRYPT_N ??= '1024';
-  const dir = await mkdtemp(join(tmpdir(), 'boveda-accounts-'));
-  await mkdir(join(dir, 'images'));
   const clock = new ManualClock(new Date('2027-03-01T10:00:00Z'));
-  const catalog = await Catalog.open(join(dir, 'catalog.db'), { clock });
-  const vault = await initLocalVault({ dir: join(dir, 'vault'), clock }, { secret: { kind: 'passphrase', passphrase: 'accounts' }, blockSize: 64 * 1024, scrypt: { N: 1024, r: 8, p: 1 } });
-  const app = new LazyAppContext(catalog, clock, async () => vault);
-  const users = new UserService(catalog, clock, { throttle: new LoginThrottle(clock, { maxFailures: 3, windowMs: 60_000 }) });
+  const t = await startTestServer({
+    clock,
+    auth: (catalog) => new UserService(catalog, clock, { throttle: new LoginThrottle(clock, { maxFailures: 3, windowMs: 60_000 }) }),
+    extraRoutes: (users) => [...accountRoutes(users), ...secretRoutes()],
+  });
+  const users = t.auth;
   const tokens = {} as Record<Role, string>;
   for (const role of ROLES) {
     await users.addUser({ name: `${role}1`, role, password: PASSWORD }, ADMIN);
     tokens[role] = (await users.createApiToken(`${role}1`, { name: 'tests' }, ADMIN)).token;
   }
-  const server = await createServer({ app, auth: users, allowedPaths: [join(dir, 'images')], webRoot: join(dir, 'no-web'), extraRoutes: [...accountRoutes(users), ...secretRoutes()] });
-  return {
-    server, app, users, clock, tokens, dir,
-    async close() {
-      await server.close();
-      await app.closeVault();
-      await catalog.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { ...t, users, clock, tokens };
 }
 
+/** A call with a real token of `role` (admin by default); `token: null` sends none. */
 function send(f: Fixture, method: string, url: string, options: { token?: string | null; role?: Role; body?: unknown; cookie?: string; ip?: string } = {}): Promise<LightMyRequestResponse> {
-  const headers: Record<string, string> = {};
   const token = options.token === undefined ? f.tokens[options.role ?? 'admin'] : options.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  if (options.cookie) headers.cookie = options.cookie;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  return f.server.inject({ method: method as 'GET', url, headers, payload: options.body === undefined ? undefined : JSON.stringify(options.body), remoteAddress: options.ip });
+  return call(f.server, method, url, {
+    role: null, token: token ?? undefined, body: options.body, headers: options.cookie ? { cookie: options.cookie } : {}, remoteAddress: options.ip,
+  });
 }
 
 describe('server accounts with the real UserService', () => {
@@ -224,7 +208,7 @@ describe('server accounts with the real UserService', () => {
     assert.deepEqual(routes, Object.keys(EXPECTED).sort());
     const openapi = (await send(f, 'GET', '/api/openapi.json', { role: 'reader' })).json<{ paths: Record<string, unknown> }>();
     for (const key of routes) {
-      const path = key.split(' ')[1]!.replace(/:(\w+)/g, '{$1}');
+      const path = openApiPath(key.split(' ')[1]!);
       assert.ok(openapi.paths[path], `${path} in the OpenAPI document`);
     }
   });

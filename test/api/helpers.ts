@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { createServer, type LoginResult, type ServerAuth } from '../../src/api/index.js';
+import { createServer, type ApiRoute, type LoginResult, type ServerAuth } from '../../src/api/index.js';
 import { Catalog, initLocalVault, LazyAppContext, type StoredJob } from '../../src/app/index.js';
 import { BovedaError, ROLES, type Principal, type Role } from '../../src/core/index.js';
-import { SeededRandom, systemClock } from '../../src/util/index.js';
+import { SeededRandom, systemClock, type Clock } from '../../src/util/index.js';
 
 export const TOKENS: Record<Role, string> = { reader: 'tok-reader', operator: 'tok-operator', contributor: 'tok-contributor', admin: 'tok-admin' };
 export const EXPIRED_TOKEN = 'tok-expired';
@@ -41,28 +41,41 @@ export class TestServerAuth implements ServerAuth {
   }
 }
 
-export interface TestServer {
+export interface TestServer<A extends ServerAuth = TestServerAuth> {
   server: FastifyInstance;
   app: LazyAppContext;
-  auth: TestServerAuth;
+  auth: A;
   dir: string;
   images: string;
   restores: string;
   close(): Promise<void>;
 }
 
-/** `allowedPaths`: roots added to images/ and restores/ (e.g. a QEMU test VM's directory). */
-export async function startTestServer(options: { allowedPaths?: string[] } = {}): Promise<TestServer> {
+export interface TestServerOptions<A extends ServerAuth> {
+  /** Roots added to images/ and restores/ (e.g. a QEMU test VM's directory). */
+  allowedPaths?: string[];
+  /** The catalog's, vault's and app's clock (default: the system clock). */
+  clock?: Clock;
+  /** The server's auth, made on the catalog (default: TestServerAuth). */
+  auth?: (catalog: Catalog, clock: Clock) => A;
+  /** Routes beyond apiRoutes(), given the auth. */
+  extraRoutes?: (auth: A) => readonly ApiRoute[];
+}
+
+export async function startTestServer<A extends ServerAuth = TestServerAuth>(options: TestServerOptions<A> = {}): Promise<TestServer<A>> {
+  const clock = options.clock ?? systemClock;
   const dir = await mkdtemp(join(tmpdir(), 'boveda-api-'));
   const images = join(dir, 'images');
   const restores = join(dir, 'restores');
   await mkdir(images);
   await mkdir(restores);
-  const catalog = await Catalog.open(join(dir, 'catalog.db'), { clock: systemClock });
-  const vault = await initLocalVault({ dir: join(dir, 'vault') }, { secret: { kind: 'passphrase', passphrase: 'api tests' }, blockSize: 64 * 1024, scrypt: { N: 1024, r: 8, p: 1 } });
-  const app = new LazyAppContext(catalog, systemClock, async () => vault);
-  const auth = new TestServerAuth();
-  const server = await createServer({ app, auth, allowedPaths: [images, restores, ...(options.allowedPaths ?? [])], webRoot: join(dir, 'no-web') });
+  const catalog = await Catalog.open(join(dir, 'catalog.db'), { clock });
+  const vault = await initLocalVault({ dir: join(dir, 'vault'), clock }, { secret: { kind: 'passphrase', passphrase: 'api tests' }, blockSize: 64 * 1024, scrypt: { N: 1024, r: 8, p: 1 } });
+  const app = new LazyAppContext(catalog, clock, async () => vault);
+  const auth = options.auth ? options.auth(catalog, clock) : new TestServerAuth() as unknown as A;
+  const server = await createServer({
+    app, auth, allowedPaths: [images, restores, ...(options.allowedPaths ?? [])], webRoot: join(dir, 'no-web'), extraRoutes: options.extraRoutes?.(auth),
+  });
   return {
     server, app, auth, dir, images, restores,
     async close() {
@@ -89,6 +102,7 @@ export interface CallOptions {
   token?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  remoteAddress?: string;
 }
 
 export async function call(server: FastifyInstance, method: string, url: string, options: CallOptions = {}): Promise<LightMyRequestResponse> {
@@ -97,7 +111,7 @@ export async function call(server: FastifyInstance, method: string, url: string,
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   if (payload !== undefined && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-  return server.inject({ method: method as 'GET', url, headers, payload });
+  return server.inject({ method: method as 'GET', url, headers, payload, remoteAddress: options.remoteAddress });
 }
 
 /** Asserts a clear 4xx: the status, `{error:{code,message}}`, and no stack trace. */

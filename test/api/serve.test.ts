@@ -73,7 +73,7 @@ describe('boveda serve as a process', () => {
       assert.equal(health.status, 200);
       assert.deepEqual(await health.json(), { status: 'ok', version: '0.1.0' });
       const vms = await fetch(`${url}/api/vms`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
-      assert.equal(vms.status, 401, 'no user accounts on this build: nothing but health answers');
+      assert.equal(vms.status, 401, 'the real server has its own accounts: the test double\'s token is unknown to it');
       assert.ok((await stat(join(data, 'images'))).isDirectory());
     } finally {
       started.child.kill('SIGTERM');

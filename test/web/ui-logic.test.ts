@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { barChart, escapeXml, lineChart } from '../../web/charts.js';
 import { formatBytes, formatDuration, formatTime, progressPercent } from '../../web/format.js';
 import { currentPath, matchRoute } from '../../web/router.js';
-import { fieldsFromPolicy, parseAnchor, policyFromFields } from '../../web/policy-text.js';
+import { anchorChoices, fieldsFromPolicy, parseAnchor, policyFromFields, WEEKDAYS } from '../../web/policy-text.js';
 import { base64ToBytes, bytesToBase64, readableText } from '../../web/secret-bytes.js';
 import type { Policy } from '../../web/types.js';
 
@@ -82,6 +82,27 @@ test('the policy editor maps a policy to fields and back unchanged, for each sch
   assert.deepEqual(parseAnchor('first-mon'), { kind: 'weekday', which: 'first', weekday: 'mon' });
   // A new policy starts from the server's defaults (core defaultPolicy).
   assert.deepEqual(policyFromFields({ ...fieldsFromPolicy(null), name: 'default' }), policies[0]);
+});
+
+test('the editor offers every anchor core accepts, so a policy opens with its own anchor selected', () => {
+  const values = anchorChoices().map(([value]) => value);
+  assert.equal(new Set(values).size, values.length);
+  assert.equal(values.length, 28 + 1 + 14);
+  const base = fieldsFromPolicy(null);
+  const anchors = [
+    ...Array.from({ length: 28 }, (_, i) => ({ kind: 'day' as const, day: i + 1 })),
+    { kind: 'day' as const, day: 'last' as const },
+    ...(['first', 'last'] as const).flatMap((which) => WEEKDAYS.map((weekday) => ({ kind: 'weekday' as const, which, weekday }))),
+  ];
+  for (const on of anchors) {
+    const policy = policyFromFields({ ...base, name: 'p', monthlyOn: true, yearlyOn: true });
+    policy.retention.monthly = { months: 12, on };
+    policy.retention.yearly = { years: 5, month: 1, on };
+    const fields = fieldsFromPolicy(policy);
+    assert.ok(values.includes(fields.monthlyAnchor), `monthly ${fields.monthlyAnchor} is an option`);
+    assert.ok(values.includes(fields.yearlyAnchor), `yearly ${fields.yearlyAnchor} is an option`);
+    assert.deepEqual(parseAnchor(fields.monthlyAnchor), on);
+  }
 });
 
 test('secret values: base64 both ways for any bytes (also past the 8 KiB slices), text only when it is readable UTF-8', () => {

@@ -2,17 +2,16 @@
  * My account (every user): who I am and what my role may do, my password, my API tokens (create —
  * the secret is shown once, with a copy button —, list, revoke).
  */
-import { api, seg } from '../api.js';
+import { api, listOf, seg } from '../api.js';
 import { actionButton, copyButton, emptyState, errorBox, section, table } from '../components.js';
 import { field, h, replace } from '../dom.js';
 import { formatTime } from '../format.js';
-import type { Page, PageContext } from '../page.js';
+import type { Page } from '../page.js';
 import type { ApiToken } from '../types.js';
-import { listOf } from './vms.js';
 
-async function tokenList(context: PageContext, holder: HTMLElement): Promise<void> {
+async function tokenList(holder: HTMLElement): Promise<void> {
   const tokens = listOf<ApiToken>(await api.get<unknown>('/api/tokens'), 'tokens');
-  const refresh = () => tokenList(context, holder).catch((error: unknown) => replace(holder, errorBox(error, 'The tokens could not be listed')));
+  const refresh = () => tokenList(holder).catch((error: unknown) => replace(holder, errorBox(error, 'The tokens could not be listed')));
   if (tokens.length === 0) {
     replace(holder, emptyState('No API tokens', 'Create one for scripts and the remote CLI (BOVEDA_SERVER, BOVEDA_TOKEN).'));
     return;
@@ -28,7 +27,7 @@ async function tokenList(context: PageContext, holder: HTMLElement): Promise<voi
   replace(holder, list);
 }
 
-function createTokenForm(context: PageContext, holder: HTMLElement): HTMLElement {
+function createTokenForm(holder: HTMLElement): HTMLElement {
   const out = h('div', {});
   const form = h('form', { class: 'inline', 'data-testid': 'create-token' },
     h('input', { name: 'name', placeholder: 'name, e.g. nightly-script', required: true, maxlength: 64, 'aria-label': 'token name' }),
@@ -45,7 +44,7 @@ function createTokenForm(context: PageContext, holder: HTMLElement): HTMLElement
         h('p', {}, secret, ' ', copyButton(answer.token, secret)),
         h('p', { class: 'muted' }, `Use it as "Authorization: Bearer …", or export BOVEDA_TOKEN=… with BOVEDA_SERVER=${location.origin} for the CLI.`)));
       form.reset();
-      await tokenList(context, holder);
+      await tokenList(holder);
     } catch (error) {
       replace(out, errorBox(error, 'The token was not created'));
     }
@@ -84,7 +83,7 @@ function passwordForm(): HTMLElement {
 
 export const accountPage: Page = async (context) => {
   const holder = h('div', { 'data-testid': 'token-list' });
-  await tokenList(context, holder);
+  await tokenList(holder);
   const me = context.me;
   return h('div', {},
     h('h1', {}, 'My account'),
@@ -94,5 +93,5 @@ export const accountPage: Page = async (context) => {
       ['may', me.permissions.join(', ')],
     ], { class: 'details' })),
     section('Password', passwordForm()),
-    section('API tokens', createTokenForm(context, holder), holder));
+    section('API tokens', createTokenForm(holder), holder));
 };

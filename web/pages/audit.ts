@@ -2,13 +2,12 @@
  * The audit log (admin): newest first, filtered by action and target, paged backwards with
  * beforeId ("Older"). The filters live in the hash query so a filtered view survives a reload.
  */
-import { api, ApiError, query } from '../api.js';
+import { api, ApiError, listOf, query } from '../api.js';
 import { badge, emptyState, errorBox, link, section, table } from '../components.js';
 import { field, h } from '../dom.js';
 import { formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { AuditEntry } from '../types.js';
-import { listOf } from './vms.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_PAGE_SIZE = 1000;

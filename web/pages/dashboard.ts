@@ -1,30 +1,19 @@
 /**
- * Dashboard (GET /api/overview): protected VMs, last backup per VM with failures first, storage
- * used, running jobs with live progress, recent failures.
+ * Dashboard (GET /api/overview): protected VMs, last backup per VM with failures first (in the
+ * server's order), storage used, running jobs with live progress, recent failures.
  */
 import { api, seg } from '../api.js';
-import { badge, emptyState, link, progressBar, section, table, updateProgressBar } from '../components.js';
+import { badge, emptyState, link, progressBar, section, table, tile, updateProgressBar } from '../components.js';
 import { h } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime } from '../format.js';
 import type { Page } from '../page.js';
-import type { Overview, OverviewVm } from '../types.js';
-
-const FAILED = new Set(['failed', 'cancelled', 'completed-with-warnings']);
-
-/** Failures first, then never backed up, then the rest by name (the server sorts too; this keeps it so). */
-export function vmOrder(a: OverviewVm, b: OverviewVm): number {
-  const rank = (vm: OverviewVm) => (vm.lastBackup && FAILED.has(vm.lastBackup.status) ? 0 : vm.lastBackup ? 2 : 1);
-  return rank(a) - rank(b) || a.name.localeCompare(b.name);
-}
-
-function tile(label: string, value: string, testId: string): HTMLElement {
-  return h('div', { class: 'tile', 'data-testid': testId }, h('div', { class: 'tile-value' }, value), h('div', { class: 'tile-label' }, label));
-}
+import type { Overview } from '../types.js';
 
 export const dashboardPage: Page = async (context) => {
   const overview = await api.get<Overview>('/api/overview');
-  const vms = [...overview.vms].sort(vmOrder);
+  // In the server's order: VMs whose last backup failed first, then by name.
+  const vms = overview.vms;
   const { counts, storage } = overview;
   const running = overview.runningJobs;
   const failures = overview.recentFailures;

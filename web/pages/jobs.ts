@@ -2,14 +2,13 @@
  * Jobs: newest first, with live progress bars (SSE), status and errors; a job's own page; cancel
  * for running or queued jobs (operate permission).
  */
-import { api, query, seg } from '../api.js';
+import { api, listOf, query, seg } from '../api.js';
 import { actionButton, badge, emptyState, link, progressBar, section, table, updateProgressBar } from '../components.js';
 import { h } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatDuration, formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job } from '../types.js';
-import { listOf } from './vms.js';
 
 const ACTIVE = new Set(['queued', 'in-progress']);
 
@@ -63,6 +62,8 @@ export const jobsPage: Page = async (context) => {
       if (bar && row.getAttribute('data-status') === job.status) updateProgressBar(bar, job);
       else fillRow(context, row, job);
     } else {
+      // A listed job keeps updating whatever its status becomes; a new one joins only if it matches ?status=.
+      if (filter.status && job.status !== filter.status) return;
       body.prepend(jobRow(context, job));
       if (!tableElement.isConnected) holder.replaceChildren(tableElement);
     }

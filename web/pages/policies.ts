@@ -2,14 +2,13 @@
  * Policies: the list, and the editor (schedule and retention) with "Preview changes"
  * (PUT ?dryRun=true: what a shorter retention would remove and free) before saving.
  */
-import { api, seg } from '../api.js';
-import { actionButton, emptyState, errorBox, link, notice, section, table } from '../components.js';
-import { checked, field, h, option, replace, type Child } from '../dom.js';
+import { api, listOf, seg } from '../api.js';
+import { actionButton, emptyState, errorBox, link, notice, resultView, section, table } from '../components.js';
+import { checked, field, h, option, replace } from '../dom.js';
 import { formatBytes } from '../format.js';
 import type { Page, PageContext } from '../page.js';
-import { fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
+import { anchorChoices, fieldsFromPolicy, policyFromFields, WEEKDAYS, type PolicyFields } from '../policy-text.js';
 import type { ListedPolicy, Policy } from '../types.js';
-import { listOf } from './vms.js';
 
 export const policiesPage: Page = async (context) => {
   const policies = listOf<ListedPolicy>(await api.get<unknown>('/api/policies'), 'policies');
@@ -23,19 +22,6 @@ export const policiesPage: Page = async (context) => {
     h('div', { class: 'page-head' }, h('h1', {}, 'Policies'), canConfigure ? h('a', { href: '#/policies/new', class: 'button primary' }, 'New policy') : null),
     section('Backup policies', body));
 };
-
-/** A dry run's or a result's fields, sizes in bytes shown as such. */
-export function resultView(value: unknown): Child {
-  if (value === null || value === undefined) return '—';
-  if (Array.isArray(value)) return value.length === 0 ? 'none' : h('ul', {}, value.map((item) => h('li', {}, resultView(item))));
-  if (typeof value === 'object') {
-    return h('dl', { class: 'result' }, Object.entries(value as Record<string, unknown>).map(([key, item]) => [
-      h('dt', {}, key),
-      h('dd', {}, typeof item === 'number' && /bytes$/i.test(key) ? formatBytes(item) : resultView(item)),
-    ]));
-  }
-  return String(value);
-}
 
 interface DryRun {
   preview?: { removedPoints?: number; freedStoredBytes?: number; freedBytes?: number; vms?: unknown[] };
@@ -63,8 +49,7 @@ function input(name: string, value: string, attrs: Record<string, string | numbe
 }
 
 function anchorSelect(name: string, value: string): HTMLSelectElement {
-  const values = [...Array.from({ length: 28 }, (_, i) => String(i + 1)), 'last', 'first-sun', 'first-mon', 'first-sat', 'last-sun', 'last-fri', 'last-sat'];
-  return h('select', { name }, values.map((v) => option(v, v === 'last' ? 'last day' : /^\d/.test(v) ? `day ${v}` : v.replace('-', ' '), v === value)));
+  return h('select', { name }, anchorChoices().map(([v, label]) => option(v, label, v === value)));
 }
 
 function readFields(form: HTMLFormElement): PolicyFields {

@@ -1,12 +1,11 @@
 /** Usage and billing: per-VM sizes, billing state and monthly estimate; charts over time. */
-import { api, query } from '../api.js';
-import { badge, emptyState, section, table } from '../components.js';
+import { api, listOf, query } from '../api.js';
+import { badge, emptyState, section, table, tile } from '../components.js';
 import { lineChart, type Series } from '../charts.js';
 import { h, svg } from '../dom.js';
 import { formatBytes, formatMoney, formatTime } from '../format.js';
 import type { Page } from '../page.js';
 import type { Usage, UsageSample } from '../types.js';
-import { listOf } from './vms.js';
 
 /** One series per VM (samples without a VM are vault totals). */
 export function seriesByVm(samples: UsageSample[], value: (sample: UsageSample) => number): Series[] {
@@ -51,10 +50,10 @@ export const usagePage: Page = async (context) => {
   return h('div', {},
     h('h1', {}, 'Usage & billing'),
     h('div', { class: 'tiles' },
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, `${totals.billedVms} / ${totals.vms}`), h('div', { class: 'tile-label' }, 'billed VMs')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, formatBytes(totals.protectedBytes)), h('div', { class: 'tile-label' }, 'protected size')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, formatBytes(totals.storedBytes)), h('div', { class: 'tile-label' }, 'stored')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, totals.cost ? formatMoney(totals.cost.total, currency) : 'no price table'), h('div', { class: 'tile-label' }, 'monthly estimate'))),
+      tile('billed VMs', `${totals.billedVms} / ${totals.vms}`),
+      tile('protected size', formatBytes(totals.protectedBytes)),
+      tile('stored', formatBytes(totals.storedBytes)),
+      tile('monthly estimate', totals.cost ? formatMoney(totals.cost.total, currency) : 'no price table')),
     section('Per VM', vmTable),
     section(`Over the last ${days} days`, charts));
 };

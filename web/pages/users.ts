@@ -1,11 +1,10 @@
 /** Users (admin): list, add (the generated password is shown once), change role, disable, delete. */
-import { api, ApiError, seg } from '../api.js';
+import { api, ApiError, listOf, seg } from '../api.js';
 import { actionButton, badge, errorBox, section, table } from '../components.js';
 import { checked, field, h, option, replace } from '../dom.js';
 import { formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Role, User } from '../types.js';
-import { listOf } from './vms.js';
 
 const ROLES: Role[] = ['reader', 'operator', 'contributor', 'admin'];
 

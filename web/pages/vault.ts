@@ -1,12 +1,10 @@
 /** Vault health: last verify (status, when, problems), last gc, sizes; verify now and gc. */
-import { api } from '../api.js';
-import { actionButton, badge, emptyState, link, section, table } from '../components.js';
+import { api, seg } from '../api.js';
+import { actionButton, badge, emptyState, link, resultView, section, startedJob, table, tile } from '../components.js';
 import { h } from '../dom.js';
 import { formatBytes, formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job } from '../types.js';
-import { resultView } from './policies.js';
-import { startedJob } from './vm.js';
 
 interface VaultInfo {
   config: Record<string, unknown>;
@@ -28,7 +26,7 @@ function jobSummary(job: Job | null | undefined, what: string): HTMLElement {
   return table(['', ''], [
     ['status', badge(job.status)],
     ['when', formatTime(job.endedAt ?? job.startedAt ?? job.queuedAt)],
-    ['job', link(`#/jobs/${encodeURIComponent(job.id)}`, job.id)],
+    ['job', link(`#/jobs/${seg(job.id)}`, job.id)],
     ['problems', job.error ? h('span', { class: 'bad-text' }, h('code', {}, job.error.code), ' ', job.error.message) : job.warnings.length > 0 ? h('ul', {}, job.warnings.map((w) => h('li', {}, w))) : 'none'],
     ['result', resultView(job.result)],
   ], { class: 'details' });
@@ -50,9 +48,9 @@ export const vaultPage: Page = async (context) => {
   return h('div', {},
     h('h1', {}, 'Vault health'),
     h('div', { class: 'tiles' },
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, size ? formatBytes(size.storedBytes) : '—'), h('div', { class: 'tile-label' }, 'stored')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, size ? formatBytes(size.protectedBytes) : '—'), h('div', { class: 'tile-label' }, 'protected size')),
-      h('div', { class: 'tile' }, h('div', { class: 'tile-value' }, size ? String(size.points) : '—'), h('div', { class: 'tile-label' }, size ? `points (as of ${formatTime(size.sampledAt)})` : 'points (no backup yet)'))),
+      tile('stored', size ? formatBytes(size.storedBytes) : '—'),
+      tile('protected size', size ? formatBytes(size.protectedBytes) : '—'),
+      tile(size ? `points (as of ${formatTime(size.sampledAt)})` : 'points (no backup yet)', size ? String(size.points) : '—')),
     section('Actions', actions(context)),
     section('Last verify', jobSummary(info.lastVerify, 'verify')),
     section('Last garbage collection', jobSummary(info.lastGc, 'gc')),

@@ -3,29 +3,16 @@
  * point), on-demand backup, restore, stop protection / delete data (with the right permission and
  * a confirmation), the names of its disk-encryption secrets, and its recent jobs.
  */
-import { api, ApiError, seg } from '../api.js';
-import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, table, updateProgressBar } from '../components.js';
+import { api, ApiError, listOf, query, seg } from '../api.js';
+import { actionButton, badge, emptyState, errorBox, link, notice, progressBar, section, startedJob, table, updateProgressBar } from '../components.js';
 import { barChart } from '../charts.js';
-import { checked, field, h, option, replace, svg } from '../dom.js';
+import { checked, field, h, option, replace, svg, type Child } from '../dom.js';
 import { onJob } from '../events.js';
 import { formatBytes, formatTime, shortId } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Job, Point, Policy, RestoredSecret, Secret, Vm, VmDetail } from '../types.js';
 import { base64ToBytes, bytesToBase64, readableText } from '../secret-bytes.js';
-import { listOf, protectForm } from './vms.js';
-
-/** Shows a started job (202 {job}) with a live progress bar and a link to its page. */
-export function startedJob(context: PageContext, answer: unknown): HTMLElement {
-  const job = ((answer as { job?: Job } | null)?.job ?? answer) as Job;
-  const bar = progressBar(job);
-  const status = h('span', { class: 'job-status' }, badge(job.status));
-  context.onLeave(onJob((changed) => {
-    if (changed.id !== job.id) return;
-    updateProgressBar(bar, changed);
-    status.replaceChildren(badge(changed.status), changed.error ? h('span', { class: 'bad-text' }, ' ', h('code', {}, changed.error.code), ' ', changed.error.message) : '');
-  }));
-  return h('div', { class: 'started-job', 'data-job': job.id }, `${job.type} job `, link(`#/jobs/${seg(job.id)}`, job.id), ' ', status, bar);
-}
+import { protectForm } from './vms.js';
 
 /** What a point cost the vault: the stored bytes of the blocks it added. */
 function pointBytes(point: Point): number {
@@ -56,6 +43,7 @@ function timeline(context: PageContext, vm: Vm, points: Point[]): HTMLElement {
   // The values of a point's secrets are shown in one panel below the table (restore-keys only).
   const canRestoreKeys = context.can('restore-keys');
   const keysPanel = h('div', { 'data-testid': 'restored-keys' });
+  context.onLeave(() => showInKeysPanel(keysPanel, []));
   const rows = [...sorted].reverse().map((point) => [
     h('code', { title: point.id }, shortId(point.id)),
     formatTime(point.createdAt),
@@ -76,23 +64,35 @@ function timeline(context: PageContext, vm: Vm, points: Point[]): HTMLElement {
 
 const SECRET_KINDS = ['luks-passphrase', 'key-file', 'other'];
 
+/** The download URLs of the secret values a keys panel shows. */
+const keysPanelUrls = new WeakMap<HTMLElement, string[]>();
+
+/**
+ * Replaces what the keys panel shows (no children: hides the values), revoking the download URLs of those
+ * it showed before; `urls` are those of the new content.
+ */
+function showInKeysPanel(panel: HTMLElement, urls: string[], ...children: Child[]): void {
+  for (const url of keysPanelUrls.get(panel) ?? []) URL.revokeObjectURL(url);
+  keysPanelUrls.set(panel, urls);
+  replace(panel, ...children);
+}
+
 /** POST …/points/:point/secrets/restore: the values, as text and as a download each (the read is audited). */
 async function restoreKeys(context: PageContext, vm: Vm, point: Point, panel: HTMLElement): Promise<void> {
-  replace(panel, h('p', { class: 'muted' }, `Reading the secrets of point ${shortId(point.id)}…`));
+  showInKeysPanel(panel, [], h('p', { class: 'muted' }, `Reading the secrets of point ${shortId(point.id)}…`));
   let answer: { pointId: string; secrets: RestoredSecret[] };
   try {
     answer = await api.post(`/api/vms/${seg(vm.name)}/points/${seg(point.id)}/secrets/restore`, {});
   } catch (error) {
-    replace(panel, errorBox(error, 'The keys were not restored'));
+    showInKeysPanel(panel, [], errorBox(error, 'The keys were not restored'));
     return;
   }
   const audited = notice(`This read of the secrets of point ${shortId(answer.pointId)} was recorded in the audit log (secrets.read, by ${context.me.name}).`);
   if (answer.secrets.length === 0) {
-    replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited, emptyState('This point holds no secrets', 'Secrets set on the VM are carried by the backups taken after they were set.')));
+    showInKeysPanel(panel, [], section(`Keys of point ${shortId(answer.pointId)}`, audited, emptyState('This point holds no secrets', 'Secrets set on the VM are carried by the backups taken after they were set.')));
     return;
   }
   const urls: string[] = [];
-  context.onLeave(() => { for (const url of urls) URL.revokeObjectURL(url); });
   const rows = answer.secrets.map((secret) => {
     const bytes = base64ToBytes(secret.valueBase64);
     const text = readableText(bytes);
@@ -104,9 +104,9 @@ async function restoreKeys(context: PageContext, vm: Vm, point: Point, panel: HT
       h('a', { href: url, download: `${vm.name}-${secret.name}`, 'data-download': secret.name }, 'Download'),
     ];
   });
-  replace(panel, section(`Keys of point ${shortId(answer.pointId)}`, audited,
+  showInKeysPanel(panel, urls, section(`Keys of point ${shortId(answer.pointId)}`, audited,
     table(['secret', 'kind', 'size', 'value', ''], rows),
-    h('p', {}, h('button', { type: 'button', class: 'small', onclick: () => replace(panel) }, 'Hide values'))));
+    h('p', {}, h('button', { type: 'button', class: 'small', onclick: () => showInKeysPanel(panel, []) }, 'Hide values'))));
 }
 
 function secretForm(context: PageContext, vm: Vm): HTMLElement {
@@ -238,7 +238,7 @@ export const vmPage: Page = async (context) => {
     api.get<unknown>(`${path}/points`).then((answer) => listOf<Point>(answer, 'points')),
     api.get<unknown>('/api/policies').then((answer) => listOf<Policy>(answer, 'policies')),
     api.get<unknown>(`${path}/secrets`).then((answer) => listOf<Secret>(answer, 'secrets')).catch((error: unknown) => error),
-    api.get<unknown>(`/api/jobs?vm=${seg(name)}&limit=10`).then((answer) => listOf<Job>(answer, 'jobs')),
+    api.get<unknown>(`/api/jobs${query({ vm: name, limit: 10 })}`).then((answer) => listOf<Job>(answer, 'jobs')),
   ]);
   const disks = table(['disk', 'path', 'role', 'present', 'size', 'problem'], detail.disks.map((disk) => [
     disk.name, h('code', {}, disk.path), disk.backedUp === false ? `${disk.role} (not backed up)` : disk.role,

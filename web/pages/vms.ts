@@ -1,17 +1,10 @@
 /** VMs: the list (with a protect action for unprotected ones) and the "Add VM" form. */
-import { api, ApiError, seg } from '../api.js';
+import { api, ApiError, listOf, seg } from '../api.js';
 import { badge, emptyState, errorBox, link, section, table } from '../components.js';
 import { field, h, option, replace } from '../dom.js';
 import { formatTime } from '../format.js';
 import type { Page, PageContext } from '../page.js';
 import type { Policy, Vm } from '../types.js';
-
-/** Unwraps a list answer: the API may send an array or `{ <key>: [...] }`. */
-export function listOf<T>(answer: unknown, key: string): T[] {
-  if (Array.isArray(answer)) return answer as T[];
-  const value = (answer as Record<string, unknown> | null)?.[key];
-  return Array.isArray(value) ? (value as T[]) : [];
-}
 
 /** A policy select + Protect button (POST /api/vms/:name/protect). */
 export function protectForm(context: PageContext, vmName: string, policies: Policy[]): HTMLElement {
